@@ -1,0 +1,39 @@
+"""statelog: a durable, event-sourced SQLite state store for asyncio state machines."""
+
+from ._errors import (
+    JournalCorruptError,
+    JournalError,
+    JournalFormatError,
+    JournalLockedError,
+    JournalWriteError,
+    SnapshotError,
+    StateStoreError,
+    StateVersionError,
+    StoreClosedError,
+    VersionNotAvailableError,
+)
+from ._events import StoredEvent
+from ._model import FSMSnapshot, FSMState, Transition, initial_snapshot
+from ._store import AsyncStateStore, Follower
+from ._version import __version__
+
+__all__ = [
+    "AsyncStateStore",
+    "FSMSnapshot",
+    "FSMState",
+    "Follower",
+    "JournalCorruptError",
+    "JournalError",
+    "JournalFormatError",
+    "JournalLockedError",
+    "JournalWriteError",
+    "SnapshotError",
+    "StateStoreError",
+    "StateVersionError",
+    "StoreClosedError",
+    "StoredEvent",
+    "Transition",
+    "VersionNotAvailableError",
+    "__version__",
+    "initial_snapshot",
+]

@@ -1,0 +1,390 @@
+"""The SQLite journal: one file, one writer connection, batched reads off the event loop.
+
+Everything SQLite-specific lives here, behind the small surface the store uses:
+open, append a batch, read a range, look for new commits, checkpoint, close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+import aiosqlite
+
+from ._errors import (
+    JournalCorruptError,
+    JournalError,
+    JournalFormatError,
+    JournalWriteError,
+    journal_error_from,
+)
+from ._hashing import GENESIS_HASH, chain_hash
+from ._lock import WriterLock
+from ._migrations import apply_migrations, default_migrations_dir, load_migrations, schema_version
+from ._version import __version__
+
+logger = logging.getLogger(__name__)
+
+Durability = Literal["normal", "full"]
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_EVENT_COLUMNS = "version, recorded_at, state, payload, hash"
+_INSERT = (
+    "INSERT INTO events (stream, version, recorded_at, state, payload, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+# The WAL is cut back to this size when SQLite restarts it after a checkpoint.
+_WAL_SIZE_LIMIT = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One journal row, undecoded."""
+
+    version: int
+    recorded_at: float
+    state: str | None
+    payload: bytes
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class JournalHead:
+    """What a store needs from the journal at open."""
+
+    last: EventRow | None
+    first_version: int | None
+    event_count: int
+
+
+class SQLiteJournal:
+    """One stream of one SQLite journal file, opened for writing or read-only.
+
+    The writer connection is a plain ``sqlite3`` connection used by one task at a
+    time: the store's writer calls ``append`` either on the event-loop thread or on
+    this journal's single worker thread, never both at once. Every read goes
+    through an aiosqlite connection, one thread hop per batch, and fetches whole
+    result sets so that no read transaction stays open across an ``await``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        stream: str = "default",
+        readonly: bool = False,
+        durability: Durability = "normal",
+        busy_timeout: float = 5.0,
+        migrations_dir: Path | None = None,
+    ) -> None:
+        if durability not in ("normal", "full"):
+            raise ValueError(f"durability must be 'normal' or 'full', got {durability!r}")
+        self.path = Path(path)
+        self.stream = stream
+        self.readonly = readonly
+        self.durability = durability
+        self.busy_timeout = busy_timeout
+        self._migrations_dir = migrations_dir or default_migrations_dir()
+        self._lock = WriterLock(self.path)
+        self._writer: sqlite3.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self.last_commit_seconds = 0.0
+
+    # -- opening ---------------------------------------------------------------
+
+    async def open(self, snapshot_type_name: str) -> JournalHead:
+        """Open the file, migrate it if writable, and return its head, hash-checked."""
+        head = await asyncio.to_thread(self._open_sync, snapshot_type_name)
+        try:
+            self._reader = await _connect_reader(self._uri(), self.busy_timeout)
+        except BaseException:
+            await asyncio.to_thread(self._close_writer)
+            raise
+        return head
+
+    def _uri(self) -> str:
+        mode = "ro" if self.readonly else "rw"
+        return f"file:{quote(str(self.path.resolve()))}?mode={mode}"
+
+    def _open_sync(self, snapshot_type_name: str) -> JournalHead:
+        self._check_header()
+        if not self.readonly:
+            self._lock.acquire()
+        try:
+            conn = self._connect()
+        except BaseException:
+            self._lock.release()
+            raise
+        try:
+            self._check_schema(conn, snapshot_type_name)
+            if not self.readonly:
+                self._configure_writer(conn)
+                migrations = load_migrations(self._migrations_dir)
+                apply_migrations(conn, migrations, self.path)
+                self._record_meta(conn, snapshot_type_name)
+            head = self._read_head(conn)
+        except BaseException:
+            conn.close()
+            self._lock.release()
+            raise
+        if self.readonly:
+            # Read-only stores read through the aiosqlite connection alone.
+            conn.close()
+        else:
+            self._writer = conn
+        return head
+
+    def _check_header(self) -> None:
+        if not self.path.exists():
+            if self.readonly:
+                raise JournalError(
+                    f"journal {self.path} not found; check the path, or open it without "
+                    "readonly=True to create it"
+                )
+            return
+        with self.path.open("rb") as file:
+            header = file.read(len(_SQLITE_HEADER))
+        if header and header != _SQLITE_HEADER:
+            raise JournalFormatError(
+                f"{self.path} is not an SQLite database (its first bytes are {header[:8]!r}); "
+                "pass the path of a statelog journal or of a new file"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self._uri() if self.readonly else str(self.path),
+                uri=self.readonly,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise journal_error_from(exc, "open", self.path) from exc
+        return conn
+
+    def _check_schema(self, conn: sqlite3.Connection, snapshot_type_name: str) -> None:
+        """Reject, before any write, a file that is not a journal this statelog can use."""
+        try:
+            version = schema_version(conn)
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_schema")}
+        except sqlite3.Error as exc:
+            raise journal_error_from(exc, "open", self.path) from exc
+
+        latest = len(load_migrations(self._migrations_dir))
+        if version > latest:
+            raise JournalFormatError(
+                f"{self.path} has journal schema {version}, written by a newer statelog; this "
+                f"statelog {__version__} reads schema {latest} at most: upgrade statelog"
+            )
+        if version == 0 and tables:
+            raise JournalFormatError(
+                f"{self.path} is an SQLite database but not a statelog journal "
+                f"(it has tables {sorted(tables)[:3]} and no journal schema); pass another path"
+            )
+        if version == 0 and self.readonly:
+            raise JournalFormatError(
+                f"{self.path} is empty, not a statelog journal; write to it first"
+            )
+        if version > 0:
+            recorded = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            stored_type = recorded.get("snapshot_type")
+            if stored_type is not None and stored_type != snapshot_type_name:
+                raise JournalFormatError(
+                    f"{self.path} holds {stored_type} snapshots, not {snapshot_type_name}; "
+                    f"open it with snapshot_type={stored_type.rsplit('.', 1)[-1]} or use "
+                    "another file"
+                )
+
+    def _configure_writer(self, conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise JournalError(
+                f"cannot switch {self.path} to WAL mode (SQLite kept {mode!r}); "
+                "put the journal on a local file system"
+            )
+        synchronous = "FULL" if self.durability == "full" else "NORMAL"
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        # Checkpoints run from the store, off the set() path (see checkpoint()).
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
+
+    def _record_meta(self, conn: sqlite3.Connection, snapshot_type_name: str) -> None:
+        existing = conn.execute("SELECT 1 FROM meta WHERE key = 'snapshot_type'").fetchone()
+        if existing is not None:
+            return
+        rows = [
+            ("snapshot_type", snapshot_type_name),
+            ("created_by", f"statelog {__version__}"),
+            ("created_at", repr(time.time())),
+        ]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", rows)
+        conn.execute("COMMIT")
+
+    def _read_head(self, conn: sqlite3.Connection) -> JournalHead:
+        last_two = conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? ORDER BY version DESC LIMIT 2",
+            (self.stream,),
+        ).fetchall()
+        if not last_two:
+            return JournalHead(last=None, first_version=None, event_count=0)
+
+        last = EventRow(*last_two[0])
+        previous = EventRow(*last_two[1]).hash if len(last_two) == 2 else self._anchor_hash(conn)
+        if chain_hash(previous, last.version, last.recorded_at, last.payload) != last.hash:
+            raise JournalCorruptError(
+                f"event {last.version} of {self.path} fails its hash check: its payload, time "
+                "or link does not match the stored hash; the journal was not modified. Run "
+                f"`statelog verify {self.path}` to find the first damaged event"
+            )
+        first, count = conn.execute(
+            "SELECT min(version), count(*) FROM events WHERE stream = ?", (self.stream,)
+        ).fetchone()
+        return JournalHead(last=last, first_version=first, event_count=count)
+
+    def _anchor_hash(self, conn: sqlite3.Connection) -> bytes:
+        row = conn.execute("SELECT hash FROM anchors WHERE stream = ?", (self.stream,)).fetchone()
+        return bytes(row[0]) if row else GENESIS_HASH
+
+    # -- writing ---------------------------------------------------------------
+
+    def append(self, rows: Sequence[EventRow]) -> None:
+        """Write ``rows`` in one transaction and commit; on failure, roll back all of them."""
+        conn = self._require_writer()
+        started = time.perf_counter()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                _INSERT,
+                [
+                    (self.stream, row.version, row.recorded_at, row.state, row.payload, row.hash)
+                    for row in rows
+                ],
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback_quietly(conn)
+            raise journal_error_from(exc, "append", self.path) from exc
+        self.last_commit_seconds = time.perf_counter() - started
+
+    async def append_in_thread(self, rows: Sequence[EventRow]) -> None:
+        """Run ``append`` on this journal's single worker thread (one hop per batch)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="statelog-writer")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self.append, rows)
+
+    def _require_writer(self) -> sqlite3.Connection:
+        if self._writer is None or self.readonly:
+            raise JournalWriteError(f"{self.path} is not open for writing")
+        return self._writer
+
+    # -- reading ---------------------------------------------------------------
+
+    async def read_after(
+        self, after_version: int, limit: int, upto_version: int | None = None
+    ) -> list[EventRow]:
+        """Return up to ``limit`` events with ``after_version < version <= upto_version``."""
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND version > ?"
+        params: list[Any] = [self.stream, after_version]
+        if upto_version is not None:
+            sql += " AND version <= ?"
+            params.append(upto_version)
+        sql += " ORDER BY version LIMIT ?"
+        params.append(limit)
+        rows = await self._fetchall(sql, params)
+        return [EventRow(*row) for row in rows]
+
+    async def first_version(self) -> int | None:
+        rows = await self._fetchall(
+            "SELECT min(version) FROM events WHERE stream = ?", [self.stream]
+        )
+        first: int | None = rows[0][0]
+        return first
+
+    async def data_version(self) -> int:
+        """Return SQLite's data_version: it changes when another connection commits."""
+        rows = await self._fetchall("PRAGMA data_version", [])
+        value: int = rows[0][0]
+        return value
+
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """Run a PASSIVE checkpoint: copy WAL frames into the database without waiting.
+
+        Returns SQLite's (busy, WAL frames, frames checkpointed). Once every frame
+        is copied and no reader uses the WAL, the writer's next commit restarts
+        the WAL from its beginning, so the file stops growing.
+        """
+        rows = await self._fetchall("PRAGMA wal_checkpoint(PASSIVE)", [])
+        busy, log_frames, done = rows[0]
+        return int(busy), int(log_frames), int(done)
+
+    async def _fetchall(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        if self._reader is None:
+            raise JournalError(f"{self.path} is not open")
+        try:
+            return list(await self._reader.execute_fetchall(sql, params))
+        except sqlite3.Error as exc:
+            raise journal_error_from(exc, "read", self.path) from exc
+
+    def file_sizes(self) -> tuple[int, int]:
+        """Return the byte sizes of the database file and of its WAL file."""
+        return _size(self.path), _size(self.path.with_name(self.path.name + "-wal"))
+
+    # -- closing ---------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close both connections and release the writer lock; safe to call twice."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await reader.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+        # The last connection to close checkpoints and removes the WAL file: off the loop.
+        await asyncio.to_thread(self._close_writer)
+
+    def _close_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+        self._lock.release()
+
+
+async def _connect_reader(uri: str, busy_timeout: float) -> aiosqlite.Connection:
+    connection = aiosqlite.connect(
+        uri, uri=True, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+    )
+    # NOTE: aiosqlite starts a non-daemon worker thread, which would keep the
+    # interpreter from exiting if a store is never closed. Marking it daemon
+    # before it starts relies on aiosqlite's private `_thread` attribute.
+    thread = getattr(connection, "_thread", None)
+    if thread is not None and not thread.is_alive():
+        thread.daemon = True
+    return await connection
+
+
+def _rollback_quietly(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            logger.warning("rollback failed after a failed append", exc_info=True)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0

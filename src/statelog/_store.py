@@ -1,0 +1,636 @@
+"""AsyncStateStore: the durable, drop-in replacement for the in-memory FSM state store."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import time
+import warnings
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar, cast
+
+from ._codec import SnapshotCodec
+from ._errors import (
+    JournalCorruptError,
+    JournalError,
+    SnapshotError,
+    StateStoreError,
+    StateVersionError,
+    StoreClosedError,
+    VersionNotAvailableError,
+)
+from ._events import StoredEvent
+from ._hashing import GENESIS_HASH, chain_hash
+from ._journal import Durability, EventRow, SQLiteJournal
+from ._model import FSMSnapshot, initial_snapshot
+from ._subscriptions import SubscriberQueue, SubscriptionHub
+
+logger = logging.getLogger(__name__)
+
+S = TypeVar("S")
+
+# Bytes written to the WAL between two checkpoints (an estimate: payload plus row overhead).
+DEFAULT_CHECKPOINT_BYTES = 4 * 1024 * 1024
+_ROW_OVERHEAD_BYTES = 100
+
+
+class _Lifecycle(enum.Enum):
+    UNOPENED = "unopened"
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+@dataclass(slots=True)
+class _PendingSet(Generic[S]):
+    snapshot: S
+    enforce_version: bool
+    future: asyncio.Future[S]
+
+
+class AsyncStateStore(Generic[S]):
+    """A versioned FSM state store whose every ``set()`` is a committed journal event.
+
+    Construct it anywhere (no event loop, no I/O); it opens on first use. One
+    process writes a journal; any number may open it with ``readonly=True``.
+    """
+
+    def __init__(
+        self,
+        initial_state: S | None = None,
+        *,
+        path: str | os.PathLike[str],
+        snapshot_type: type[S] | None = None,
+        initial_factory: Callable[[], S] | None = None,
+        state_field: str = "state",
+        durability: Durability = "normal",
+        readonly: bool = False,
+        stream: str = "default",
+        clock: Callable[[], float] = time.time,
+        commit_in_thread: bool | None = None,
+        checkpoint_bytes: int = DEFAULT_CHECKPOINT_BYTES,
+        poll_interval: float = 0.05,
+        stalled_after: float = 30.0,
+        tail_size: int = 256,
+        read_batch_size: int = 256,
+    ) -> None:
+        if snapshot_type is None:
+            snapshot_type = cast(type[S], FSMSnapshot)
+            if initial_factory is None:
+                initial_factory = cast(Callable[[], S], initial_snapshot)
+        self._codec: SnapshotCodec[S] = SnapshotCodec(snapshot_type, state_field)
+        if initial_state is not None:
+            self._codec.check_type(initial_state)
+        self._initial_state = initial_state
+        self._initial_factory = initial_factory
+        self._journal = SQLiteJournal(path, stream=stream, readonly=readonly, durability=durability)
+        self._clock = clock
+        # A FULL commit waits for fsync (about 200 us), too long to block the loop.
+        self._commit_in_thread = (
+            durability == "full" if commit_in_thread is None else bool(commit_in_thread)
+        )
+        self._checkpoint_bytes = checkpoint_bytes
+        self._poll_interval = poll_interval
+        self._stalled_after = stalled_after
+        self._read_batch_size = read_batch_size
+        self._hub: SubscriptionHub[S] = SubscriptionHub(
+            self._read_events, tail_size=tail_size, batch_size=read_batch_size
+        )
+
+        self._lifecycle = _Lifecycle.UNOPENED
+        self._opening: asyncio.Task[None] | None = None
+        self._current: S | None = None
+        # The hash the next event chains to.
+        self._head_hash = GENESIS_HASH
+        self._first_version: int | None = None
+        self._event_count = 0
+        self._pending: list[_PendingSet[S]] = []
+        self._writer_wake: asyncio.Event | None = None
+        self._writer_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self._bytes_since_checkpoint = 0
+        self._initializing: asyncio.Task[S] | None = None
+        self._fault: str | None = None
+
+        self._total_sets = 0
+        self._total_gets = 0
+        self._version_conflicts = 0
+        self._failed_commits = 0
+        self._last_update_ts: float | None = None
+        self._creation_ts = time.time()
+        self._created_monotonic = time.monotonic()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, initial_state: S | None = None, **options: Any) -> AsyncStateStore[S]:
+        """Construct a store and open its journal now, not on first use."""
+        store: AsyncStateStore[S] = cls(initial_state, **options)
+        await store._ensure_open()
+        return store
+
+    async def __aenter__(self) -> Self:
+        await self._ensure_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def path(self) -> Path:
+        return self._journal.path
+
+    @property
+    def readonly(self) -> bool:
+        return self._journal.readonly
+
+    @property
+    def is_open(self) -> bool:
+        return self._lifecycle is _Lifecycle.OPEN
+
+    async def _ensure_open(self) -> None:
+        if self._lifecycle is _Lifecycle.OPEN:
+            return
+        if self._lifecycle in (_Lifecycle.CLOSING, _Lifecycle.CLOSED):
+            raise StoreClosedError(
+                f"the store on {self.path} is closed; create a new AsyncStateStore to use it again"
+            )
+        if self._opening is None:
+            self._lifecycle = _Lifecycle.OPENING
+            self._opening = asyncio.get_running_loop().create_task(self._open())
+        opening = self._opening
+        try:
+            await asyncio.shield(opening)
+        except BaseException:
+            if opening.done() and self._lifecycle is _Lifecycle.OPENING:
+                # A failed open may be retried, e.g. once the other writer is gone.
+                self._lifecycle = _Lifecycle.UNOPENED
+                self._opening = None
+            raise
+
+    async def _open(self) -> None:
+        head = await self._journal.open(self._codec.type_name)
+        try:
+            last = None
+            if head.last is not None:
+                last = self._decode_row(head.last)
+                self._current = last.snapshot
+                self._head_hash = head.last.hash
+            self._first_version = head.first_version
+            self._event_count = head.event_count
+            self._hub.reset(last)
+            self._writer_wake = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            if self.readonly:
+                self._spawn(self._poll_journal(), "statelog-poller")
+            else:
+                self._writer_task = loop.create_task(self._run_writer(), name="statelog-writer")
+            self._lifecycle = _Lifecycle.OPEN
+        except BaseException:
+            await self._journal.close()
+            raise
+        logger.info(
+            "opened %s%s at version %d",
+            self.path,
+            " read-only" if self.readonly else "",
+            self._hub.head,
+        )
+        if self._current is None and self._initial_state is not None and not self.readonly:
+            await self.set(self._initial_state)
+
+    async def close(self) -> None:
+        """Finish pending writes, stop subscribers and close the journal; safe to call twice."""
+        if self._lifecycle in (_Lifecycle.CLOSING, _Lifecycle.CLOSED):
+            return
+        if self._lifecycle is _Lifecycle.OPENING and self._opening is not None:
+            try:
+                await self._opening
+            except Exception:
+                self._lifecycle = _Lifecycle.CLOSED
+                return
+        if self._lifecycle is _Lifecycle.UNOPENED:
+            self._lifecycle = _Lifecycle.CLOSED
+            return
+
+        self._lifecycle = _Lifecycle.CLOSING
+        if self._writer_task is not None and self._writer_wake is not None:
+            self._writer_wake.set()
+            await self._writer_task
+        self._hub.close()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self._journal.close()
+        self._lifecycle = _Lifecycle.CLOSED
+        logger.info("closed %s at version %d", self.path, self._hub.head)
+
+    def __del__(self) -> None:
+        if getattr(self, "_lifecycle", None) in (_Lifecycle.OPEN, _Lifecycle.OPENING):
+            warnings.warn(
+                f"AsyncStateStore on {self._journal.path} was not closed; use `async with` "
+                "or `await store.close()`",
+                ResourceWarning,
+                stacklevel=2,
+            )
+
+    def _spawn(self, coroutine: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coroutine, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    # -- the original API ------------------------------------------------------
+
+    async def get(self) -> S | None:
+        """Return the current snapshot, or None for an empty journal; no I/O once open."""
+        if self._lifecycle is not _Lifecycle.OPEN:
+            await self._ensure_open()
+        self._total_gets += 1
+        return self._current
+
+    async def get_with_meta(self) -> tuple[S | None, dict[str, Any]]:
+        snapshot = await self.get()
+        meta = {
+            "store_metrics": self._metrics(),
+            "subscriber_count": len(self._hub.subscribers),
+            "has_state": snapshot is not None,
+            "current_version": self._hub.head,
+        }
+        return snapshot, meta
+
+    async def set(self, snapshot: S, enforce_version: bool = False) -> S:
+        """Persist ``snapshot`` as the next event and return the stored copy after the commit.
+
+        If its version is not newer than the current one, the stored copy gets
+        current + 1 (``snapshot`` itself is never changed); with
+        ``enforce_version=True`` that raises ``StateVersionError`` instead.
+        """
+        if self._lifecycle is not _Lifecycle.OPEN:
+            await self._ensure_open()
+        if self.readonly:
+            raise StateStoreError(
+                f"the store on {self.path} is read-only; open it without readonly=True to write"
+            )
+        self._codec.check_type(snapshot)
+        if self._lifecycle is not _Lifecycle.OPEN:
+            raise StoreClosedError(f"the store on {self.path} is closing; the set was not stored")
+
+        future: asyncio.Future[S] = asyncio.get_running_loop().create_future()
+        self._pending.append(_PendingSet(snapshot, enforce_version, future))
+        assert self._writer_wake is not None
+        self._writer_wake.set()
+        # If the caller is cancelled, the writer skips this set unless it already took
+        # it into a batch; then the event commits whole and nobody awaits the result.
+        return await future
+
+    async def subscribe(
+        self,
+        subscriber_id: str = "unknown",
+        *,
+        from_version: int | None = None,
+        maxsize: int = 64,
+    ) -> asyncio.Queue[S]:
+        """Return a queue that receives snapshots in version order.
+
+        With ``from_version=None``: the current snapshot first, then every new one.
+        With ``from_version=N``: every snapshot newer than N, from the journal and
+        then live, each exactly once. Use ``-1`` to replay the whole journal.
+        """
+        queue: SubscriberQueue[S] = SubscriberQueue(maxsize)
+        await self._register(queue, subscriber_id, from_version, as_events=False)
+        return queue
+
+    async def unsubscribe(self, queue: asyncio.Queue[Any]) -> None:
+        """Stop delivering to ``queue``; an unknown queue is ignored."""
+        self._hub.remove(queue)
+
+    async def _register(
+        self,
+        queue: SubscriberQueue[Any],
+        subscriber_id: str,
+        from_version: int | None,
+        *,
+        as_events: bool,
+    ) -> None:
+        await self._ensure_open()
+        if from_version is None:
+            cursor = self._hub.head
+            if self._current is not None:
+                queue.put_nowait(self._current_event() if as_events else self._current)
+        else:
+            self._check_available(from_version)
+            cursor = from_version
+        subscriber = self._hub.add(queue, subscriber_id, cursor, as_events=as_events)
+        if from_version is None and self._current is not None:
+            subscriber.delivered = 1
+
+    def _check_available(self, from_version: int) -> None:
+        first = self._first_version
+        if first is not None and from_version < first - 1 and self._anchored:
+            raise VersionNotAvailableError(
+                f"cannot resume after version {from_version}: the first event still in "
+                f"{self.path} is version {first}; resume from {first - 1} or later"
+            )
+
+    # Whether events before the first one were removed. Nothing removes events yet.
+    _anchored = False
+
+    def follow(
+        self, from_version: int | None = None, *, subscriber_id: str = "follower", maxsize: int = 64
+    ) -> Follower[S]:
+        """Iterate over stored events newer than ``from_version``, from the journal then live.
+
+        Use as ``async with store.follow(from_version=n) as events: async for event in
+        events``; leaving the block or cancelling the consumer unsubscribes.
+        """
+        return Follower(self, from_version, subscriber_id, maxsize)
+
+    async def initialize_if_empty(self) -> S:
+        """Return the current snapshot, writing ``initial_factory()`` first into an empty journal."""
+        await self._ensure_open()
+        if self._current is not None:
+            return self._current
+        if self._initializing is None:
+            self._initializing = asyncio.get_running_loop().create_task(self._initialize())
+        try:
+            return await asyncio.shield(self._initializing)
+        finally:
+            if self._initializing.done():
+                self._initializing = None
+
+    async def _initialize(self) -> S:
+        if self._current is not None:
+            return self._current
+        if self._initial_factory is None:
+            raise StateStoreError(
+                f"the journal {self.path} is empty and the store has no initial_factory; "
+                "pass initial_factory= or initial_state="
+            )
+        return await self.set(self._initial_factory())
+
+    # -- writing ---------------------------------------------------------------
+
+    async def _run_writer(self) -> None:
+        """Take every pending set, write them as one batch, repeat until closing."""
+        wake = self._writer_wake
+        assert wake is not None
+        while True:
+            await wake.wait()
+            wake.clear()
+            if self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self._write_batch(batch)
+                except Exception as exc:  # a bug here must not strand the callers
+                    logger.exception("writer failed on a batch of %d", len(batch))
+                    for item in batch:
+                        if not item.future.done():
+                            item.future.set_exception(exc)
+            if self._lifecycle is _Lifecycle.CLOSING and not self._pending:
+                return
+
+    async def _write_batch(self, batch: Sequence[_PendingSet[S]]) -> None:
+        rows, accepted = self._prepare_rows(batch)
+        if not rows:
+            return
+        try:
+            if self._commit_in_thread:
+                await asyncio.shield(self._journal.append_in_thread(rows))
+            else:
+                self._journal.append(rows)
+        except JournalError as exc:
+            self._failed_commits += 1
+            self._fault = str(exc)
+            logger.warning("commit of %d events failed: %s", len(rows), exc)
+            for item, _ in accepted:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+
+        self._fault = None
+        self._apply_committed([event for _, event in accepted], rows[-1].hash)
+        self._bytes_since_checkpoint += sum(len(r.payload) + _ROW_OVERHEAD_BYTES for r in rows)
+        self._maybe_checkpoint()
+        for item, event in accepted:
+            if not item.future.done():
+                item.future.set_result(event.snapshot)
+
+    def _prepare_rows(
+        self, batch: Sequence[_PendingSet[S]]
+    ) -> tuple[list[EventRow], list[tuple[_PendingSet[S], StoredEvent[S]]]]:
+        """Assign versions in arrival order and encode; reject sets that cannot be stored."""
+        head, previous_hash = self._hub.head, self._head_hash
+        recorded_at = self._clock()
+        rows: list[EventRow] = []
+        accepted: list[tuple[_PendingSet[S], StoredEvent[S]]] = []
+        for item in batch:
+            if item.future.done():  # cancelled before the writer took it
+                continue
+            version = self._codec.version_of(item.snapshot)
+            if version <= head:
+                if item.enforce_version:
+                    self._version_conflicts += 1
+                    item.future.set_exception(
+                        StateVersionError(
+                            f"version {version} is not newer than current version {head}; pass a "
+                            "higher version or drop enforce_version"
+                        )
+                    )
+                    continue
+                version = head + 1
+            try:
+                stored = self._codec.with_version(item.snapshot, version)
+                payload, decoded = self._codec.encode_checked(stored)
+            except SnapshotError as exc:
+                item.future.set_exception(exc)
+                continue
+            state = self._codec.state_of(decoded)
+            digest = chain_hash(previous_hash, version, recorded_at, payload)
+            rows.append(EventRow(version, recorded_at, state, payload, digest))
+            accepted.append((item, StoredEvent(version, recorded_at, state, decoded)))
+            head, previous_hash = version, digest
+        return rows, accepted
+
+    def _apply_committed(self, events: Sequence[StoredEvent[S]], last_hash: bytes) -> None:
+        """Move the projection forward and deliver; runs only after a commit."""
+        self._current = events[-1].snapshot
+        self._head_hash = last_hash
+        if self._first_version is None:
+            self._first_version = events[0].version
+        self._event_count += len(events)
+        self._total_sets += len(events)
+        self._last_update_ts = time.time()
+        self._hub.extend(events)
+
+    def _maybe_checkpoint(self) -> None:
+        if self._bytes_since_checkpoint < self._checkpoint_bytes:
+            return
+        if self._checkpoint_task is not None and not self._checkpoint_task.done():
+            return
+        self._bytes_since_checkpoint = 0
+        self._checkpoint_task = self._spawn(self._checkpoint(), "statelog-checkpoint")
+
+    async def _checkpoint(self) -> None:
+        try:
+            busy, frames, done = await self._journal.checkpoint()
+        except JournalError as exc:
+            logger.warning("checkpoint of %s failed: %s", self.path, exc)
+            return
+        logger.debug("checkpoint of %s: busy=%d frames=%d copied=%d", self.path, busy, frames, done)
+
+    # -- reading ---------------------------------------------------------------
+
+    def _decode_row(self, row: EventRow) -> StoredEvent[S]:
+        snapshot = self._codec.decode(row.payload, row.version)
+        return StoredEvent(row.version, row.recorded_at, row.state, snapshot)
+
+    def _current_event(self) -> StoredEvent[S]:
+        latest = self._hub.latest()
+        if latest is None:
+            raise StateStoreError(f"the journal {self.path} has no events yet")
+        return latest
+
+    async def _read_events(self, after: int, upto: int, limit: int) -> list[StoredEvent[S]]:
+        rows = await self._journal.read_after(after, limit, upto)
+        return [self._decode_row(row) for row in rows]
+
+    async def _poll_journal(self) -> None:
+        """Follow another process's commits: look at data_version every poll_interval."""
+        seen = await self._journal.data_version()
+        while True:
+            await asyncio.sleep(self._poll_interval)
+            version = await self._journal.data_version()
+            if version == seen:
+                continue
+            seen = version
+            try:
+                await self._read_new_commits()
+            except JournalCorruptError as exc:
+                self._fault = str(exc)
+                logger.error("stopped following %s: %s", self.path, exc)
+                return
+
+    async def _read_new_commits(self) -> None:
+        while True:
+            rows = await self._journal.read_after(self._hub.head, self._read_batch_size)
+            if not rows:
+                return
+            previous = self._head_hash
+            for row in rows:
+                if chain_hash(previous, row.version, row.recorded_at, row.payload) != row.hash:
+                    raise JournalCorruptError(
+                        f"event {row.version} of {self.path} does not chain to event "
+                        f"{self._hub.head}; run `statelog verify {self.path}`"
+                    )
+                previous = row.hash
+            events = [self._decode_row(row) for row in rows]
+            self._apply_committed(events, rows[-1].hash)
+
+    # -- figures ---------------------------------------------------------------
+
+    def _metrics(self) -> dict[str, Any]:
+        file_bytes, wal_bytes = self._journal.file_sizes()
+        head = self._hub.head
+        subscribers = self._hub.subscribers
+        return {
+            "total_sets": self._total_sets,
+            "total_gets": self._total_gets,
+            "version_conflicts": self._version_conflicts,
+            "failed_commits": self._failed_commits,
+            "subscriber_count": len(subscribers),
+            "last_update_ts": self._last_update_ts,
+            "creation_ts": self._creation_ts,
+            "uptime_seconds": time.monotonic() - self._created_monotonic,
+            "current_version": head,
+            "current_state": (
+                self._codec.state_of(self._current) if self._current is not None else None
+            ),
+            "active_subscribers": [s.subscriber_id for s in subscribers],
+            "subscribers": [s.figures(head) for s in subscribers],
+            "journal": {
+                "path": str(self.path),
+                "readonly": self.readonly,
+                "durability": self._journal.durability,
+                "events": self._event_count,
+                "first_version": self._first_version,
+                "file_bytes": file_bytes,
+                "wal_bytes": wal_bytes,
+                "last_commit_ms": round(self._journal.last_commit_seconds * 1000, 3),
+            },
+        }
+
+    async def get_metrics(self) -> dict[str, Any]:
+        await self._ensure_open()
+        return self._metrics()
+
+    async def health_check(self) -> dict[str, Any]:
+        """Return ``{"healthy", "issues", "metrics"}``; stalled subscribers are issues."""
+        await self._ensure_open()
+        metrics = self._metrics()
+        issues: list[str] = []
+        if self._fault is not None:
+            issues.append(f"last journal operation failed: {self._fault}")
+        for figures in metrics["subscribers"]:
+            if figures["lag"] > 0 and figures["seconds_since_read"] > self._stalled_after:
+                issues.append(
+                    f"subscriber {figures['id']!r} has not read for "
+                    f"{figures['seconds_since_read']:.0f} s and is {figures['lag']} versions behind"
+                )
+        return {"healthy": not issues, "issues": issues, "metrics": metrics}
+
+
+class Follower(Generic[S]):
+    """An async iterator of stored events; see ``AsyncStateStore.follow``."""
+
+    def __init__(
+        self, store: AsyncStateStore[S], from_version: int | None, subscriber_id: str, maxsize: int
+    ) -> None:
+        self._store = store
+        self._from_version = from_version
+        self._subscriber_id = subscriber_id
+        self._maxsize = maxsize
+        self._queue: SubscriberQueue[StoredEvent[S]] | None = None
+
+    async def __aenter__(self) -> Self:
+        await self._start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _start(self) -> SubscriberQueue[StoredEvent[S]]:
+        if self._queue is None:
+            queue: SubscriberQueue[StoredEvent[S]] = SubscriberQueue(self._maxsize)
+            await self._store._register(
+                queue, self._subscriber_id, self._from_version, as_events=True
+            )
+            self._queue = queue
+        return self._queue
+
+    def __aiter__(self) -> AsyncIterator[StoredEvent[S]]:
+        return self
+
+    async def __anext__(self) -> StoredEvent[S]:
+        queue = await self._start()
+        try:
+            return await queue.get()
+        except asyncio.CancelledError:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        if self._queue is not None:
+            await self._store.unsubscribe(self._queue)
+            self._queue = None

@@ -1,0 +1,246 @@
+"""Subscribers as cursors over the journal.
+
+Each subscriber owns a cursor: the version of the last event put in its queue.
+While it keeps up (*live*), the writer pushes each committed event straight into
+its queue. When its queue is full, the writer stops pushing to it and marks it
+*catch-up*; as soon as the consumer reads again, a feeder task refills the queue
+from the in-memory tail of recent events, or from the journal when the tail no
+longer reaches back to the cursor, and switches it back to live once the cursor
+reaches the head. Exactly one of the writer and the feeder puts into a queue at
+any moment, and the switch happens without an ``await``, so no event is lost,
+duplicated or reordered.
+
+The registry keeps only a weak reference to each queue: a consumer that drops its
+queue without unsubscribing is removed when the queue is garbage-collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from ._events import StoredEvent
+
+logger = logging.getLogger(__name__)
+
+S = TypeVar("S")
+T = TypeVar("T")
+
+LIVE = "live"
+CATCH_UP = "catch-up"
+
+# Reads events (after_version, upto_version], at most `limit` of them, from the journal.
+JournalReader = Callable[[int, int, int], Awaitable[Sequence[StoredEvent[Any]]]]
+
+
+class SubscriberQueue(asyncio.Queue[T]):
+    """An ``asyncio.Queue`` that tells its subscriber when the consumer takes an item."""
+
+    _subscriber: Subscriber | None = None
+
+    def get_nowait(self) -> T:
+        # asyncio.Queue.get() ends in get_nowait(), so this sees every read.
+        item = super().get_nowait()
+        subscriber = self._subscriber
+        if subscriber is not None:
+            subscriber.on_read()
+        return item
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One consumer's cursor and delivery figures."""
+
+    subscriber_id: str
+    queue_ref: weakref.ReferenceType[SubscriberQueue[Any]]
+    cursor: int
+    # True: the queue gets StoredEvent objects; False: bare snapshots.
+    as_events: bool
+    hub: SubscriptionHub[Any]
+    mode: str = LIVE
+    delivered: int = 0
+    last_read: float = field(default_factory=time.monotonic)
+    feeder: asyncio.Task[None] | None = None
+    space: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def on_read(self) -> None:
+        self.last_read = time.monotonic()
+        if self.mode == CATCH_UP:
+            self.space.set()
+            self.hub.ensure_feeder(self)
+
+    def put(self, queue: SubscriberQueue[Any], event: StoredEvent[Any]) -> None:
+        queue.put_nowait(event if self.as_events else event.snapshot)
+        self.cursor = event.version
+        self.delivered += 1
+
+    def figures(self, head: int) -> dict[str, Any]:
+        return {
+            "id": self.subscriber_id,
+            "mode": self.mode,
+            "cursor": self.cursor,
+            "lag": max(head - self.cursor, 0),
+            "delivered": self.delivered,
+            "seconds_since_read": round(time.monotonic() - self.last_read, 3),
+        }
+
+
+class SubscriptionHub(Generic[S]):
+    """The subscriber registry, the in-memory tail of recent events, and delivery."""
+
+    def __init__(self, read_journal: JournalReader, *, tail_size: int, batch_size: int) -> None:
+        self._read_journal = read_journal
+        self._tail_size = tail_size
+        self._batch_size = batch_size
+        self._subscribers: dict[int, Subscriber] = {}
+        # Recent events, ascending; every event newer than _tail_floor is in here.
+        self._tail: list[StoredEvent[S]] = []
+        self._tail_versions: list[int] = []
+        self._tail_floor = -1
+        self.head = -1
+
+    # -- the tail --------------------------------------------------------------
+
+    def reset(self, last: StoredEvent[S] | None) -> None:
+        """Start from the journal's last event; nothing older is in memory."""
+        self._tail = [last] if last else []
+        self._tail_versions = [last.version] if last else []
+        self.head = last.version if last else -1
+        # Only a cursor at or past `last` can be served from memory.
+        self._tail_floor = self.head
+
+    def extend(self, events: Sequence[StoredEvent[S]]) -> None:
+        """Record newly committed events, then deliver them to live subscribers."""
+        self._tail.extend(events)
+        self._tail_versions.extend(event.version for event in events)
+        self.head = events[-1].version
+        if len(self._tail) > 2 * self._tail_size:
+            cut = len(self._tail) - self._tail_size
+            self._tail_floor = self._tail_versions[cut - 1]
+            del self._tail[:cut]
+            del self._tail_versions[:cut]
+        self._publish(events)
+
+    def latest(self) -> StoredEvent[S] | None:
+        return self._tail[-1] if self._tail else None
+
+    def _from_tail(self, cursor: int, limit: int) -> list[StoredEvent[S]] | None:
+        if cursor < self._tail_floor:
+            return None
+        start = bisect.bisect_right(self._tail_versions, cursor)
+        return self._tail[start : start + limit]
+
+    # -- registry --------------------------------------------------------------
+
+    def add(
+        self, queue: SubscriberQueue[Any], subscriber_id: str, cursor: int, *, as_events: bool
+    ) -> Subscriber:
+        key = id(queue)
+        subscriber = Subscriber(
+            subscriber_id=subscriber_id,
+            queue_ref=weakref.ref(queue, lambda _ref: self._forget(key)),
+            cursor=cursor,
+            as_events=as_events,
+            hub=self,
+        )
+        queue._subscriber = subscriber
+        self._subscribers[key] = subscriber
+        if cursor < self.head:
+            subscriber.mode = CATCH_UP
+            self.ensure_feeder(subscriber)
+        return subscriber
+
+    def remove(self, queue: asyncio.Queue[Any]) -> bool:
+        subscriber = self._subscribers.get(id(queue))
+        if subscriber is None or subscriber.queue_ref() is not queue:
+            return False
+        self._forget(id(queue))
+        return True
+
+    def _forget(self, key: int) -> None:
+        subscriber = self._subscribers.pop(key, None)
+        if subscriber is not None and subscriber.feeder is not None:
+            subscriber.feeder.cancel()
+
+    def close(self) -> None:
+        for key in list(self._subscribers):
+            self._forget(key)
+
+    @property
+    def subscribers(self) -> list[Subscriber]:
+        return list(self._subscribers.values())
+
+    # -- delivery --------------------------------------------------------------
+
+    def _publish(self, events: Sequence[StoredEvent[S]]) -> None:
+        for subscriber in list(self._subscribers.values()):
+            if subscriber.mode != LIVE:
+                continue
+            queue = subscriber.queue_ref()
+            if queue is None:
+                continue
+            for event in events:
+                if event.version <= subscriber.cursor:
+                    continue
+                if queue.full():
+                    # Stop pushing; the feeder resumes from the cursor after the next read.
+                    subscriber.mode = CATCH_UP
+                    subscriber.space.clear()
+                    logger.debug(
+                        "subscriber %s fell behind at %d",
+                        subscriber.subscriber_id,
+                        subscriber.cursor,
+                    )
+                    break
+                subscriber.put(queue, event)
+
+    def ensure_feeder(self, subscriber: Subscriber) -> None:
+        if subscriber.feeder is None or subscriber.feeder.done():
+            subscriber.feeder = asyncio.get_running_loop().create_task(
+                self._feed(subscriber), name=f"statelog-feeder-{subscriber.subscriber_id}"
+            )
+
+    async def _feed(self, subscriber: Subscriber) -> None:
+        """Refill a catch-up subscriber's queue until its cursor reaches the head."""
+        while True:
+            queue = subscriber.queue_ref()
+            if queue is None:
+                return
+            free = self._batch_size if queue.maxsize <= 0 else queue.maxsize - queue.qsize()
+            if free <= 0:
+                subscriber.space.clear()
+                del queue
+                await subscriber.space.wait()
+                continue
+            if subscriber.cursor >= self.head:
+                # No await between this check and the switch: the writer's next
+                # publish already sees this subscriber as live.
+                subscriber.mode = LIVE
+                return
+
+            events: Sequence[StoredEvent[S]] | None = self._from_tail(subscriber.cursor, free)
+            if events is None:
+                del queue
+                cursor, head = subscriber.cursor, self.head
+                events = await self._read_journal(cursor, head, min(free, self._batch_size))
+                queue = subscriber.queue_ref()
+                if queue is None:
+                    return
+                if not events:
+                    # The head is committed, so this means events were removed under us.
+                    logger.warning(
+                        "subscriber %s found no events after %d (head %d); it stops here",
+                        subscriber.subscriber_id,
+                        cursor,
+                        head,
+                    )
+                    return
+            for event in events:
+                if event.version > subscriber.cursor:
+                    subscriber.put(queue, event)
