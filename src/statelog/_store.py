@@ -358,7 +358,7 @@ class AsyncStateStore(Generic[S]):
         return Follower(self, from_version, subscriber_id, maxsize)
 
     async def initialize_if_empty(self) -> S:
-        """Return the current snapshot, writing ``initial_factory()`` first into an empty journal."""
+        """Return the current snapshot; an empty journal gets ``initial_factory()`` first."""
         await self._ensure_open()
         if self._current is not None:
             return self._current
