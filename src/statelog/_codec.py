@@ -122,10 +122,12 @@ class SnapshotCodec(Generic[S]):
         try:
             decoded = self._adapter.validate_json(payload)
         except pydantic.ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(part) for part in error["loc"]) or "<root>"
             raise SnapshotError(
-                f"{self.type_name} version {self.version_of(snapshot)} encodes to a payload "
-                f"that does not decode back: {exc.errors()[0]['msg']} at "
-                f"{exc.errors()[0]['loc']}; use JSON-compatible field values"
+                f"{self.type_name} field {field!r} does not survive encoding: "
+                f"{error['msg']} when read back (stored {error['input']!r}); use "
+                "JSON-compatible values (no NaN, sets or custom objects)"
             ) from exc
         if decoded != snapshot:
             raise SnapshotError(self._describe_mismatch(snapshot, decoded))

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -99,11 +100,19 @@ class SQLiteJournal:
         self._reader: aiosqlite.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self.last_commit_seconds = 0.0
+        # The journal's meta table: snapshot_type, created_by, created_at.
+        self.meta: dict[str, str] = {}
 
     # -- opening ---------------------------------------------------------------
 
-    async def open(self, snapshot_type_name: str) -> JournalHead:
-        """Open the file, migrate it if writable, and return its head, hash-checked."""
+    async def open(self, snapshot_type_name: str | None) -> JournalHead:
+        """Open the file, migrate it if writable, and return its head, hash-checked.
+
+        ``snapshot_type_name=None`` accepts a journal of any snapshot type, for
+        read-only tools that handle payloads as plain JSON.
+        """
+        if snapshot_type_name is None and not self.readonly:
+            raise ValueError("a writable journal needs its snapshot type name")
         head = await asyncio.to_thread(self._open_sync, snapshot_type_name)
         try:
             self._reader = await _connect_reader(self._uri(), self.busy_timeout)
@@ -116,7 +125,7 @@ class SQLiteJournal:
         mode = "ro" if self.readonly else "rw"
         return f"file:{quote(str(self.path.resolve()))}?mode={mode}"
 
-    def _open_sync(self, snapshot_type_name: str) -> JournalHead:
+    def _open_sync(self, snapshot_type_name: str | None) -> JournalHead:
         self._check_header()
         if not self.readonly:
             self._lock.acquire()
@@ -131,7 +140,7 @@ class SQLiteJournal:
                 self._configure_writer(conn)
                 migrations = load_migrations(self._migrations_dir)
                 apply_migrations(conn, migrations, self.path)
-                self._record_meta(conn, snapshot_type_name)
+                self._record_meta(conn, snapshot_type_name or "")
             head = self._read_head(conn)
         except BaseException:
             conn.close()
@@ -173,7 +182,7 @@ class SQLiteJournal:
             raise journal_error_from(exc, "open", self.path) from exc
         return conn
 
-    def _check_schema(self, conn: sqlite3.Connection, snapshot_type_name: str) -> None:
+    def _check_schema(self, conn: sqlite3.Connection, snapshot_type_name: str | None) -> None:
         """Reject, before any write, a file that is not a journal this statelog can use."""
         try:
             version = schema_version(conn)
@@ -197,9 +206,11 @@ class SQLiteJournal:
                 f"{self.path} is empty, not a statelog journal; write to it first"
             )
         if version > 0:
-            recorded = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-            stored_type = recorded.get("snapshot_type")
-            if stored_type is not None and stored_type != snapshot_type_name:
+            self.meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            stored_type = self.meta.get("snapshot_type")
+            if snapshot_type_name is None or stored_type is None:
+                return
+            if stored_type != snapshot_type_name:
                 raise JournalFormatError(
                     f"{self.path} holds {stored_type} snapshots, not {snapshot_type_name}; "
                     f"open it with snapshot_type={stored_type.rsplit('.', 1)[-1]} or use "
@@ -231,6 +242,7 @@ class SQLiteJournal:
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", rows)
         conn.execute("COMMIT")
+        self.meta = dict(rows)
 
     def _read_head(self, conn: sqlite3.Connection) -> JournalHead:
         last_two = conn.execute(
@@ -349,6 +361,10 @@ class SQLiteJournal:
         reader, self._reader = self._reader, None
         if reader is not None:
             await reader.close()
+            thread = _worker_thread(reader)
+            if thread is not None:
+                # close() resolves before the worker thread has returned.
+                await asyncio.to_thread(thread.join, 5.0)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -369,10 +385,16 @@ async def _connect_reader(uri: str, busy_timeout: float) -> aiosqlite.Connection
     # NOTE: aiosqlite starts a non-daemon worker thread, which would keep the
     # interpreter from exiting if a store is never closed. Marking it daemon
     # before it starts relies on aiosqlite's private `_thread` attribute.
-    thread = getattr(connection, "_thread", None)
+    thread = _worker_thread(connection)
     if thread is not None and not thread.is_alive():
         thread.daemon = True
+        thread.name = "statelog-reader"
     return await connection
+
+
+def _worker_thread(connection: aiosqlite.Connection) -> threading.Thread | None:
+    thread = getattr(connection, "_thread", None)
+    return thread if isinstance(thread, threading.Thread) else None
 
 
 def _rollback_quietly(conn: sqlite3.Connection) -> None:

@@ -362,13 +362,10 @@ class AsyncStateStore(Generic[S]):
         await self._ensure_open()
         if self._current is not None:
             return self._current
-        if self._initializing is None:
+        if self._initializing is None or self._initializing.done():
+            # Concurrent callers share one write of initial_factory().
             self._initializing = asyncio.get_running_loop().create_task(self._initialize())
-        try:
-            return await asyncio.shield(self._initializing)
-        finally:
-            if self._initializing.done():
-                self._initializing = None
+        return await asyncio.shield(self._initializing)
 
     async def _initialize(self) -> S:
         if self._current is not None:
