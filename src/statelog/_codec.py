@@ -43,6 +43,14 @@ class SnapshotCodec(Generic[S]):
     def __init__(self, snapshot_type: type[S], state_field: str = "state") -> None:
         self.snapshot_type = snapshot_type
         self.type_name = qualified_name(snapshot_type)
+        self._adapter: TypeAdapter[S] = TypeAdapter(snapshot_type)
+        # dict: a read-only view of any journal, each payload as a plain JSON object.
+        self.is_raw = snapshot_type is dict
+        if self.is_raw:
+            self.fields = ["version"]
+            self._is_model = False
+            self.state_field = state_field
+            return
         self.fields = _field_names(snapshot_type)
         if "version" not in self.fields:
             raise SnapshotError(
@@ -50,7 +58,6 @@ class SnapshotCodec(Generic[S]):
                 "field named version"
             )
         self.state_field = state_field
-        self._adapter: TypeAdapter[S] = TypeAdapter(snapshot_type)
         self._is_model = issubclass(snapshot_type, pydantic.BaseModel)
 
     def check_type(self, snapshot: object) -> S:

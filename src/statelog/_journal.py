@@ -292,10 +292,13 @@ class SQLiteJournal:
 
     async def append_in_thread(self, rows: Sequence[EventRow]) -> None:
         """Run ``append`` on this journal's single worker thread (one hop per batch)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._worker(), self.append, rows)
+
+    def _worker(self) -> ThreadPoolExecutor:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="statelog-writer")
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self.append, rows)
+        return self._executor
 
     def _require_writer(self) -> sqlite3.Connection:
         if self._writer is None or self.readonly:
@@ -332,15 +335,34 @@ class SQLiteJournal:
         return value
 
     async def checkpoint(self) -> tuple[int, int, int]:
-        """Run a PASSIVE checkpoint: copy WAL frames into the database without waiting.
+        """Run a PASSIVE checkpoint on the reader connection, concurrently with writes.
 
-        Returns SQLite's (busy, WAL frames, frames checkpointed). Once every frame
-        is copied and no reader uses the WAL, the writer's next commit restarts
-        the WAL from its beginning, so the file stops growing.
+        It copies WAL frames into the database and syncs it without taking the
+        write lock, and returns SQLite's (busy, WAL frames, frames copied). The
+        writer keeps appending meanwhile, so the WAL cannot restart until
+        ``finish_checkpoint`` copies the frames written during this one.
         """
         rows = await self._fetchall("PRAGMA wal_checkpoint(PASSIVE)", [])
         busy, log_frames, done = rows[0]
         return int(busy), int(log_frames), int(done)
+
+    def finish_checkpoint(self) -> tuple[int, int, int]:
+        """Copy the last WAL frames from the writer connection, between two batches.
+
+        SQLite restarts the WAL from its beginning at the next commit only when
+        every frame has been copied; nothing can be appended while the writer
+        runs this, so afterwards that holds. Cheap after ``checkpoint``.
+        """
+        conn = self._require_writer()
+        try:
+            busy, log_frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            raise journal_error_from(exc, "checkpoint", self.path) from exc
+        return int(busy), int(log_frames), int(done)
+
+    async def finish_checkpoint_in_thread(self) -> tuple[int, int, int]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker(), self.finish_checkpoint)
 
     async def _fetchall(self, sql: str, params: Sequence[Any]) -> list[Any]:
         if self._reader is None:

@@ -85,6 +85,11 @@ class AsyncStateStore(Generic[S]):
             if initial_factory is None:
                 initial_factory = cast(Callable[[], S], initial_snapshot)
         self._codec: SnapshotCodec[S] = SnapshotCodec(snapshot_type, state_field)
+        if self._codec.is_raw and not readonly:
+            raise SnapshotError(
+                "snapshot_type=dict reads any journal as plain JSON objects and needs "
+                "readonly=True; pass your snapshot model to write"
+            )
         if initial_state is not None:
             self._codec.check_type(initial_state)
         self._initial_state = initial_state
@@ -115,6 +120,8 @@ class AsyncStateStore(Generic[S]):
         self._writer_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._checkpoint_task: asyncio.Task[None] | None = None
+        # Set when a bulk checkpoint copied every frame it saw; the writer finishes it.
+        self._checkpoint_copied = False
         self._bytes_since_checkpoint = 0
         self._initializing: asyncio.Task[S] | None = None
         self._fault: str | None = None
@@ -181,7 +188,7 @@ class AsyncStateStore(Generic[S]):
             raise
 
     async def _open(self) -> None:
-        head = await self._journal.open(self._codec.type_name)
+        head = await self._journal.open(None if self._codec.is_raw else self._codec.type_name)
         try:
             last = None
             if head.last is not None:
@@ -395,6 +402,8 @@ class AsyncStateStore(Generic[S]):
                     for item in batch:
                         if not item.future.done():
                             item.future.set_exception(exc)
+            if self._checkpoint_copied:
+                await self._finish_checkpoint()
             if self._lifecycle is _Lifecycle.CLOSING and not self._pending:
                 return
 
@@ -480,12 +489,29 @@ class AsyncStateStore(Generic[S]):
         self._checkpoint_task = self._spawn(self._checkpoint(), "statelog-checkpoint")
 
     async def _checkpoint(self) -> None:
+        """Copy the bulk of the WAL off the set() path, then let the writer finish it."""
         try:
             busy, frames, done = await self._journal.checkpoint()
         except JournalError as exc:
             logger.warning("checkpoint of %s failed: %s", self.path, exc)
             return
         logger.debug("checkpoint of %s: busy=%d frames=%d copied=%d", self.path, busy, frames, done)
+        if busy == 0 and self._writer_wake is not None:
+            self._checkpoint_copied = True
+            self._writer_wake.set()
+
+    async def _finish_checkpoint(self) -> None:
+        # Runs between two batches and costs one thread hop plus the few frames
+        # committed while the bulk checkpoint ran; the WAL restarts at the next commit.
+        self._checkpoint_copied = False
+        try:
+            busy, frames, done = await self._journal.finish_checkpoint_in_thread()
+        except JournalError as exc:
+            logger.warning("checkpoint of %s failed: %s", self.path, exc)
+            return
+        logger.debug(
+            "finished checkpoint of %s: busy=%d frames=%d copied=%d", self.path, busy, frames, done
+        )
 
     # -- reading ---------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from ._errors import StateStoreError
 from ._journal import EventRow, SQLiteJournal
+from ._store import AsyncStateStore
 from ._timefmt import format_time, parse_time
 
 __all__ = ["main"]
@@ -74,17 +75,40 @@ async def _log(args: argparse.Namespace) -> int:
 
 
 def _print_event(row: EventRow, args: argparse.Namespace) -> None:
+    _print_line(row.version, row.recorded_at, row.state, _reason(row), args)
+
+
+def _print_line(
+    version: int, recorded_at: float, state: str | None, reason: str, args: argparse.Namespace
+) -> None:
     if args.json:
-        record = {
-            "version": row.version,
-            "recorded_at": row.recorded_at,
-            "state": row.state,
-            "reason": _reason(row),
-        }
+        record = {"version": version, "recorded_at": recorded_at, "state": state, "reason": reason}
         sys.stdout.write(json.dumps(record) + "\n")
-        return
-    when = format_time(row.recorded_at, local=args.local)
-    sys.stdout.write(f"{row.version:>10}  {when:<29} {row.state or '-':<12} {_reason(row)}\n")
+    else:
+        when = format_time(recorded_at, local=args.local)
+        sys.stdout.write(f"{version:>10}  {when:<29} {state or '-':<12} {reason}\n")
+    sys.stdout.flush()
+
+
+async def _tail(args: argparse.Namespace) -> int:
+    store: AsyncStateStore[dict[str, Any]] = AsyncStateStore(
+        path=args.path, snapshot_type=dict, readonly=True, poll_interval=args.poll
+    )
+    async with store:
+        start = args.from_version
+        if start is None:
+            # Like tail(1): the last few events first, then new ones as they commit.
+            head = (await store.get_metrics())["current_version"]
+            start = max(head - args.last, -1)
+        printed = 0
+        async with store.follow(from_version=start, subscriber_id="statelog-tail") as events:
+            async for event in events:
+                reason = str(event.snapshot.get("reason", ""))
+                _print_line(event.version, event.recorded_at, event.state, reason, args)
+                printed += 1
+                if args.count is not None and printed >= args.count:
+                    break
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -159,6 +183,34 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument("--limit", type=int, help="stop after this many events")
     _add_time_options(log)
     log.set_defaults(handler=_run_async(_log))
+
+    tail = commands.add_parser(
+        "tail",
+        help="print events as the writing process commits them",
+        description="Print the last events of a journal, then each new one as another "
+        "process commits it, until interrupted.",
+    )
+    tail.add_argument("path", type=Path, help="journal file")
+    tail.add_argument(
+        "--from-version",
+        type=int,
+        help="print every event after this version first (-1: from the start)",
+    )
+    tail.add_argument(
+        "--last",
+        type=int,
+        default=10,
+        help="without --from-version, start with this many events (default 10)",
+    )
+    tail.add_argument("--count", type=int, help="exit after printing this many events")
+    tail.add_argument(
+        "--poll",
+        type=float,
+        default=0.05,
+        help="seconds between checks for new commits (default 0.05)",
+    )
+    _add_time_options(tail)
+    tail.set_defaults(handler=_run_async(_tail))
     return parser
 
 
