@@ -13,6 +13,7 @@ from ._errors import (
     VersionNotAvailableError,
 )
 from ._events import StoredEvent
+from ._history import JournalStats, StateChange, VerifyReport
 from ._model import FSMSnapshot, FSMState, Transition, initial_snapshot
 from ._store import AsyncStateStore, Follower
 from ._version import __version__
@@ -26,13 +27,16 @@ __all__ = [
     "JournalError",
     "JournalFormatError",
     "JournalLockedError",
+    "JournalStats",
     "JournalWriteError",
     "SnapshotError",
+    "StateChange",
     "StateStoreError",
     "StateVersionError",
     "StoreClosedError",
     "StoredEvent",
     "Transition",
+    "VerifyReport",
     "VersionNotAvailableError",
     "__version__",
     "initial_snapshot",

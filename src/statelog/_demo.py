@@ -13,10 +13,12 @@ import random
 import signal
 import subprocess
 import sys
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from ._history import StateChange
 from ._model import FSMSnapshot, FSMState
 from ._store import AsyncStateStore
 from ._timefmt import format_time
@@ -129,26 +131,13 @@ def _watch_agent(process: subprocess.Popen[str], kill_after: int | None) -> _Age
     return run
 
 
-async def _recent_transitions(db: Path, count: int) -> list[tuple[int, float, str, str]]:
-    from ._journal import SQLiteJournal
-
-    journal = SQLiteJournal(db, readonly=True)
-    head = await journal.open(None)
-    try:
-        rows = []
-        last = head.last.version if head.last else -1
-        for row in await journal.read_after(-1, last + 1):
-            rows.append(row)
-    finally:
-        await journal.close()
-    found: list[tuple[int, float, str, str]] = []
-    previous_state = None
-    for row in rows:
-        if row.state != previous_state and previous_state is not None:
-            reason = json.loads(row.payload).get("reason", "")
-            found.append((row.version, row.recorded_at, f"{previous_state} -> {row.state}", reason))
-        previous_state = row.state
-    return found[-count:]
+async def _recent_transitions(db: Path, count: int) -> list[StateChange]:
+    store: AsyncStateStore[FSMSnapshot] = AsyncStateStore(path=db, readonly=True)
+    async with store:
+        recent: deque[StateChange] = deque(maxlen=count)
+        async for change in store.transitions():
+            recent.append(change)
+    return list(recent)
 
 
 def run_demo(db: Path, ticks: int, seed: int, tick_seconds: float = 0.005) -> int:
@@ -176,6 +165,9 @@ def run_demo(db: Path, ticks: int, seed: int, tick_seconds: float = 0.005) -> in
     print(f"run 2: {second.acknowledged} more ticks, last version {second.last_ack}")
 
     print("last transitions in the journal:")
-    for version, recorded_at, change, reason in asyncio.run(_recent_transitions(db, 5)):
-        print(f"  v{version:<6} {format_time(recorded_at)}  {change:<20} {reason}")
+    for change in asyncio.run(_recent_transitions(db, 5)):
+        arrow = f"{change.from_state} -> {change.to_state}"
+        print(
+            f"  v{change.version:<6} {format_time(change.recorded_at)}  {arrow:<20} {change.reason}"
+        )
     return 0 if restored_ok else 1

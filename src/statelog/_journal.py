@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -290,6 +290,29 @@ class SQLiteJournal:
             raise journal_error_from(exc, "append", self.path) from exc
         self.last_commit_seconds = time.perf_counter() - started
 
+    def append_all(self, rows: Iterable[EventRow]) -> int:
+        """Write every row of ``rows`` in one transaction, for bulk import; all or nothing."""
+        conn = self._require_writer()
+        count = 0
+
+        def parameters() -> Iterator[tuple[Any, ...]]:
+            nonlocal count
+            for row in rows:
+                count += 1
+                yield (self.stream, row.version, row.recorded_at, row.state, row.payload, row.hash)
+
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_INSERT, parameters())
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback_quietly(conn)
+            raise journal_error_from(exc, "import", self.path) from exc
+        except BaseException:
+            _rollback_quietly(conn)
+            raise
+        return count
+
     async def append_in_thread(self, rows: Sequence[EventRow]) -> None:
         """Run ``append`` on this journal's single worker thread (one hop per batch)."""
         loop = asyncio.get_running_loop()
@@ -320,6 +343,98 @@ class SQLiteJournal:
         params.append(limit)
         rows = await self._fetchall(sql, params)
         return [EventRow(*row) for row in rows]
+
+    async def read_window(
+        self,
+        after_version: int,
+        limit: int,
+        upto_version: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[EventRow]:
+        """Like ``read_after``, keeping only events recorded within [since, until]."""
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND version > ?"
+        params: list[Any] = [self.stream, after_version]
+        for clause, value in (
+            (" AND version <= ?", upto_version),
+            (" AND recorded_at >= ?", since),
+            (" AND recorded_at <= ?", until),
+        ):
+            if value is not None:
+                sql += clause
+                params.append(value)
+        sql += " ORDER BY version LIMIT ?"
+        params.append(limit)
+        return [EventRow(*row) for row in await self._fetchall(sql, params)]
+
+    async def read_states(
+        self, after_version: int, limit: int, upto_version: int | None = None
+    ) -> list[tuple[int, float, str | None]]:
+        """Return (version, recorded_at, state) of up to ``limit`` events, without payloads."""
+        sql = "SELECT version, recorded_at, state FROM events WHERE stream = ? AND version > ?"
+        params: list[Any] = [self.stream, after_version]
+        if upto_version is not None:
+            sql += " AND version <= ?"
+            params.append(upto_version)
+        sql += " ORDER BY version LIMIT ?"
+        params.append(limit)
+        return [(row[0], row[1], row[2]) for row in await self._fetchall(sql, params)]
+
+    async def read_version(self, version: int) -> EventRow | None:
+        rows = await self._fetchall(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND version = ?",
+            [self.stream, version],
+        )
+        return EventRow(*rows[0]) if rows else None
+
+    async def read_versions(self, versions: Sequence[int]) -> list[EventRow]:
+        """Return the events with these versions, in version order; missing ones are skipped."""
+        rows: list[EventRow] = []
+        # SQLite allows 32766 host parameters per statement since 3.32; stay well below.
+        for start in range(0, len(versions), 500):
+            chunk = list(versions[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            found = await self._fetchall(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND version IN ({marks}) "
+                "ORDER BY version",
+                [self.stream, *chunk],
+            )
+            rows.extend(EventRow(*row) for row in found)
+        return rows
+
+    async def read_at_or_before(self, version: int) -> EventRow | None:
+        rows = await self._fetchall(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND version <= ? "
+            "ORDER BY version DESC LIMIT 1",
+            [self.stream, version],
+        )
+        return EventRow(*rows[0]) if rows else None
+
+    async def read_at_time(self, moment: float) -> EventRow | None:
+        """Return the last event recorded at or before ``moment``, through the time index."""
+        rows = await self._fetchall(
+            f"SELECT {_EVENT_COLUMNS} FROM events INDEXED BY events_by_time "
+            "WHERE stream = ? AND recorded_at <= ? ORDER BY recorded_at DESC, version DESC "
+            "LIMIT 1",
+            [self.stream, moment],
+        )
+        return EventRow(*rows[0]) if rows else None
+
+    async def first_version_since(self, moment: float) -> int | None:
+        """Return the version of the first event recorded at or after ``moment``."""
+        rows = await self._fetchall(
+            "SELECT version FROM events INDEXED BY events_by_time "
+            "WHERE stream = ? AND recorded_at >= ? ORDER BY recorded_at LIMIT 1",
+            [self.stream, moment],
+        )
+        return int(rows[0][0]) if rows else None
+
+    async def anchor(self) -> tuple[int, bytes] | None:
+        """Return (version, hash) of the last removed event, or None if none was removed."""
+        rows = await self._fetchall(
+            "SELECT version, hash FROM anchors WHERE stream = ?", [self.stream]
+        )
+        return (int(rows[0][0]), bytes(rows[0][1])) if rows else None
 
     async def first_version(self) -> int | None:
         rows = await self._fetchall(

@@ -10,10 +10,12 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, cast
 
+from . import _history
 from ._codec import SnapshotCodec
 from ._errors import (
     JournalCorruptError,
@@ -26,9 +28,11 @@ from ._errors import (
 )
 from ._events import StoredEvent
 from ._hashing import GENESIS_HASH, chain_hash
+from ._history import JournalStats, StateChange, VerifyReport
 from ._journal import Durability, EventRow, SQLiteJournal
 from ._model import FSMSnapshot, initial_snapshot
 from ._subscriptions import SubscriberQueue, SubscriptionHub
+from ._timefmt import to_epoch
 
 logger = logging.getLogger(__name__)
 
@@ -561,6 +565,73 @@ class AsyncStateStore(Generic[S]):
             events = [self._decode_row(row) for row in rows]
             self._apply_committed(events, rows[-1].hash)
 
+    # -- post-mortem queries -----------------------------------------------------
+
+    def history(
+        self,
+        *,
+        from_version: int | None = None,
+        to_version: int | None = None,
+        since: datetime | float | None = None,
+        until: datetime | float | None = None,
+    ) -> AsyncIterator[StoredEvent[S]]:
+        """Stream stored events in version order, in batches (constant memory).
+
+        Version bounds are inclusive; times are datetimes (naive means UTC) or
+        epoch seconds. Works on a read-only store while another process writes.
+        """
+        return self._query(
+            _history.history,
+            from_version,
+            to_version,
+            _epoch_or_none(since),
+            _epoch_or_none(until),
+        )
+
+    def transitions(
+        self,
+        *,
+        from_version: int | None = None,
+        to_version: int | None = None,
+        since: datetime | float | None = None,
+        until: datetime | float | None = None,
+    ) -> AsyncIterator[StateChange]:
+        """Stream the events where the FSM state changed, with how long the old one lasted."""
+        return self._query(
+            _history.transitions,
+            from_version,
+            to_version,
+            _epoch_or_none(since),
+            _epoch_or_none(until),
+        )
+
+    async def _query(self, query: Any, *args: Any) -> AsyncIterator[Any]:
+        await self._ensure_open()
+        async for item in query(self, *args):
+            yield item
+
+    async def state_at(
+        self, *, version: int | None = None, at: datetime | float | None = None
+    ) -> StoredEvent[S] | None:
+        """Return the last event at or before ``version``, or recorded at or before ``at``."""
+        await self._ensure_open()
+        return await _history.state_at(self, version, _epoch_or_none(at))
+
+    async def diff(self, a: int, b: int) -> list[dict[str, Any]]:
+        """Return the RFC 6902 JSON Patch from version ``a``'s snapshot to version ``b``'s."""
+        await self._ensure_open()
+        return await _history.diff(self, a, b)
+
+    async def verify(self) -> VerifyReport:
+        """Walk the hash chain from the first event and report the first break, if any."""
+        await self._ensure_open()
+        return await _history.verify(self._journal)
+
+    async def stats(self) -> JournalStats:
+        """Count events and time per state and transitions, streaming over the journal."""
+        await self._ensure_open()
+        return await _history.stats(self._journal)
+
     # -- figures ---------------------------------------------------------------
 
     def _metrics(self) -> dict[str, Any]:
@@ -657,3 +728,7 @@ class Follower(Generic[S]):
         if self._queue is not None:
             await self._store.unsubscribe(self._queue)
             self._queue = None
+
+
+def _epoch_or_none(moment: datetime | float | None) -> float | None:
+    return None if moment is None else to_epoch(moment)

@@ -4,111 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import _commands as commands
 from ._errors import StateStoreError
-from ._journal import EventRow, SQLiteJournal
-from ._store import AsyncStateStore
-from ._timefmt import format_time, parse_time
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
-# Rows fetched per read while streaming a listing.
-_BATCH = 1000
+Handler = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
-
-@asynccontextmanager
-async def open_journal(path: Path) -> AsyncIterator[SQLiteJournal]:
-    """Open ``path`` read-only, for any snapshot type; the writer may keep writing."""
-    journal = SQLiteJournal(path, readonly=True)
-    try:
-        await journal.open(None)
-        yield journal
-    finally:
-        await journal.close()
-
-
-def _reason(row: EventRow) -> str:
-    try:
-        document = json.loads(row.payload)
-    except ValueError:
-        return ""
-    reason = document.get("reason", "") if isinstance(document, dict) else ""
-    return str(reason)
-
-
-async def _iter_rows(
-    journal: SQLiteJournal, after: int, upto: int | None
-) -> AsyncIterator[EventRow]:
-    while True:
-        rows = await journal.read_after(after, _BATCH, upto)
-        for row in rows:
-            yield row
-        if len(rows) < _BATCH:
-            return
-        after = rows[-1].version
-
-
-async def _log(args: argparse.Namespace) -> int:
-    since = parse_time(args.since) if args.since else None
-    until = parse_time(args.until) if args.until else None
-    after = args.from_version - 1 if args.from_version is not None else -1
-    printed = 0
-    async with open_journal(args.path) as journal:
-        async for row in _iter_rows(journal, after, args.to_version):
-            if since is not None and row.recorded_at < since:
-                continue
-            if until is not None and row.recorded_at > until:
-                continue
-            if args.state is not None and row.state != args.state:
-                continue
-            _print_event(row, args)
-            printed += 1
-            if args.limit is not None and printed >= args.limit:
-                break
-    return 0
-
-
-def _print_event(row: EventRow, args: argparse.Namespace) -> None:
-    _print_line(row.version, row.recorded_at, row.state, _reason(row), args)
-
-
-def _print_line(
-    version: int, recorded_at: float, state: str | None, reason: str, args: argparse.Namespace
-) -> None:
-    if args.json:
-        record = {"version": version, "recorded_at": recorded_at, "state": state, "reason": reason}
-        sys.stdout.write(json.dumps(record) + "\n")
-    else:
-        when = format_time(recorded_at, local=args.local)
-        sys.stdout.write(f"{version:>10}  {when:<29} {state or '-':<12} {reason}\n")
-    sys.stdout.flush()
-
-
-async def _tail(args: argparse.Namespace) -> int:
-    store: AsyncStateStore[dict[str, Any]] = AsyncStateStore(
-        path=args.path, snapshot_type=dict, readonly=True, poll_interval=args.poll
-    )
-    async with store:
-        start = args.from_version
-        if start is None:
-            # Like tail(1): the last few events first, then new ones as they commit.
-            head = (await store.get_metrics())["current_version"]
-            start = max(head - args.last, -1)
-        printed = 0
-        async with store.follow(from_version=start, subscriber_id="statelog-tail") as events:
-            async for event in events:
-                reason = str(event.snapshot.get("reason", ""))
-                _print_line(event.version, event.recorded_at, event.state, reason, args)
-                printed += 1
-                if args.count is not None and printed >= args.count:
-                    break
-    return 0
+_TIME_HELP = "ISO 8601 (UTC when it has no zone) or epoch seconds"
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -126,31 +34,55 @@ def _agent(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_async(handler: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        result: int = asyncio.run(handler(args))
-        return result
+def _add(
+    subparsers: Any,
+    name: str,
+    handler: Handler | Callable[[argparse.Namespace], int],
+    summary: str,
+    description: str,
+    *,
+    journal: bool = True,
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=summary, description=description
+    )
+    if journal:
+        parser.add_argument("path", type=Path, help="journal file (opened read-only)")
+    parser.set_defaults(handler=handler)
+    return parser
 
-    return run
+
+def _output_options(parser: argparse.ArgumentParser, *, times: bool = True) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON for machines")
+    if times:
+        parser.add_argument(
+            "--local", action="store_true", help="print times in the local zone instead of UTC"
+        )
 
 
-def _add_time_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--local", action="store_true", help="print times in the local zone")
-    parser.add_argument("--json", action="store_true", help="print one JSON object per line")
+def _range_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from-version", type=int, metavar="N", help="first version (inclusive)")
+    parser.add_argument("--to-version", type=int, metavar="N", help="last version (inclusive)")
+    parser.add_argument("--since", metavar="TIME", help=f"earliest time: {_TIME_HELP}")
+    parser.add_argument("--until", metavar="TIME", help=f"latest time: {_TIME_HELP}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="statelog",
-        description="Inspect statelog journals (read-only) and run the demo.",
+        description="Inspect statelog journals without disturbing their writer, and run the "
+        "demo. Times print in UTC unless --local is given.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser(
+    demo = _add(
+        sub,
         "demo",
-        help="run an FSM agent, SIGKILL it mid-run, restart it and show the restored state",
-        description="Run an FSM agent that writes every tick to a journal, kill it with "
-        "SIGKILL part-way, start it again and show that it resumed from disk.",
+        _demo,
+        "run an FSM agent, SIGKILL it, restart it, show the restore",
+        "Run an FSM agent that writes every tick to a journal, kill it with SIGKILL "
+        "part-way, start it again and show that it resumed from disk.",
+        journal=False,
     )
     demo.add_argument(
         "--db",
@@ -160,71 +92,198 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--ticks", type=int, default=200, help="ticks to run in all (default 200)")
     demo.add_argument("--seed", type=int, default=7, help="seed of the sensor input (default 7)")
-    demo.set_defaults(handler=_demo)
 
-    agent = commands.add_parser("_agent")
-    agent.add_argument("--db", type=Path, required=True)
-    agent.add_argument("--ticks", type=int, required=True)
-    agent.add_argument("--seed", type=int, required=True)
-    agent.add_argument("--tick-seconds", type=float, default=0.005)
+    agent = sub.add_parser("_agent", description="The demo's agent process (internal).")
+    agent.add_argument("--db", type=Path, required=True, help="journal file")
+    agent.add_argument("--ticks", type=int, required=True, help="ticks to run")
+    agent.add_argument("--seed", type=int, required=True, help="seed of the sensor input")
+    agent.add_argument("--tick-seconds", type=float, default=0.005, help="pause between ticks")
     agent.set_defaults(handler=_agent)
 
-    log = commands.add_parser(
+    log = _add(
+        sub,
         "log",
-        help="list the events of a journal",
-        description="List events: version, time, FSM state and reason, oldest first.",
+        commands.log,
+        "list events: version, time, state, reason",
+        "List the events of a journal in version order, streaming.",
     )
-    log.add_argument("path", type=Path, help="journal file")
-    log.add_argument("--from-version", type=int, help="first version to list")
-    log.add_argument("--to-version", type=int, help="last version to list")
-    log.add_argument("--since", help="earliest time (ISO 8601 or epoch seconds; UTC if no zone)")
-    log.add_argument("--until", help="latest time (ISO 8601 or epoch seconds; UTC if no zone)")
+    _range_options(log)
     log.add_argument("--state", help="list only events in this FSM state")
-    log.add_argument("--limit", type=int, help="stop after this many events")
-    _add_time_options(log)
-    log.set_defaults(handler=_run_async(_log))
+    log.add_argument("--limit", type=int, metavar="N", help="stop after N events")
+    _output_options(log)
 
-    tail = commands.add_parser(
-        "tail",
-        help="print events as the writing process commits them",
-        description="Print the last events of a journal, then each new one as another "
-        "process commits it, until interrupted.",
+    show = _add(
+        sub,
+        "show",
+        commands.show,
+        "print one snapshot as JSON",
+        "Print the snapshot stored at VERSION as indented JSON.",
     )
-    tail.add_argument("path", type=Path, help="journal file")
+    show.add_argument("version", type=int, help="version to print")
+    show.add_argument(
+        "--raw",
+        action="store_true",
+        help="print the stored payload bytes as they are, even if they do not decode",
+    )
+
+    transitions = _add(
+        sub,
+        "transitions",
+        commands.transitions,
+        "list state changes",
+        "List the events where the FSM state changed, with the reason and how "
+        "long the previous state lasted (seconds).",
+    )
+    _range_options(transitions)
+    _output_options(transitions)
+
+    state_at = _add(
+        sub,
+        "state-at",
+        commands.state_at,
+        "print the snapshot in force at a moment",
+        "Print the last event at or before WHEN. A plain integer is a version; "
+        f"anything else is a time: {_TIME_HELP}, or @EPOCH.",
+    )
+    state_at.add_argument("when", metavar="TIME|VERSION", help="a version, or a time")
+    _output_options(state_at)
+
+    diff = _add(
+        sub,
+        "diff",
+        commands.diff,
+        "print what changed between two versions",
+        "Print the RFC 6902 JSON Patch that turns version A's snapshot into B's.",
+    )
+    diff.add_argument("a", type=int, help="older version")
+    diff.add_argument("b", type=int, help="newer version")
+    _output_options(diff, times=False)
+
+    verify = _add(
+        sub,
+        "verify",
+        commands.verify,
+        "check the hash chain",
+        "Walk the hash chain from the first event; exit 1 at the first event whose "
+        "hash or link does not match.",
+    )
+    _output_options(verify, times=False)
+
+    stats = _add(
+        sub,
+        "stats",
+        commands.stats,
+        "count events and time per state",
+        "Print event counts, the time span, count and total time per state, "
+        "transition counts, and the file and WAL sizes.",
+    )
+    _output_options(stats)
+
+    tail = _add(
+        sub,
+        "tail",
+        commands.tail,
+        "print events as the writer commits them",
+        "Print the last events, then each new one as the writing process commits it, "
+        "until interrupted.",
+    )
     tail.add_argument(
         "--from-version",
         type=int,
-        help="print every event after this version first (-1: from the start)",
+        metavar="N",
+        help="first print every event after version N (-1: from the start)",
     )
     tail.add_argument(
         "--last",
         type=int,
         default=10,
-        help="without --from-version, start with this many events (default 10)",
+        metavar="N",
+        help="without --from-version, start with the last N events (default 10)",
     )
-    tail.add_argument("--count", type=int, help="exit after printing this many events")
+    tail.add_argument("--count", type=int, metavar="N", help="exit after printing N events")
     tail.add_argument(
         "--poll",
         type=float,
         default=0.05,
+        metavar="SECONDS",
         help="seconds between checks for new commits (default 0.05)",
     )
-    _add_time_options(tail)
-    tail.set_defaults(handler=_run_async(_tail))
+    _output_options(tail)
+
+    export = _add(
+        sub,
+        "export",
+        commands.export,
+        "write every event as JSONL or CSV",
+        "Write every event, oldest first, as JSON lines (with a header line that "
+        "names the snapshot type) or CSV.",
+    )
+    export.add_argument(
+        "--format", choices=["jsonl", "csv"], default="jsonl", help="output format (default jsonl)"
+    )
+    export.add_argument("--out", type=Path, metavar="FILE", help="output file (default stdout)")
+
+    import_ = _add(
+        sub,
+        "import",
+        commands.import_,
+        "load a JSONL export into a new journal",
+        "Load a JSONL export (gzip-compressed if its name ends in .gz) into a new "
+        "journal, keeping versions and times and writing a fresh hash chain. "
+        "Nothing is written unless every line is valid.",
+        journal=False,
+    )
+    import_.add_argument("file", type=Path, help="JSONL export to read")
+    import_.add_argument("--db", type=Path, required=True, help="new journal file to create")
+    import_.add_argument(
+        "--snapshot-type",
+        metavar="MODULE.CLASS",
+        help="snapshot type to record, if the export has no header",
+    )
+
+    graph = _add(
+        sub,
+        "graph",
+        commands.graph,
+        "draw the transitions that happened",
+        "Print the FSM transitions observed in the journal, with counts, as a Mermaid "
+        "state diagram or Graphviz dot.",
+    )
+    graph.add_argument(
+        "--format",
+        choices=["mermaid", "dot"],
+        default="mermaid",
+        help="diagram language (default mermaid)",
+    )
+
+    timeline = _add(
+        sub,
+        "timeline",
+        commands.timeline,
+        "write an HTML timeline of states",
+        "Write a self-contained HTML page with an SVG timeline of states over "
+        "time; hover over a segment for its version, times and reason.",
+    )
+    timeline.add_argument(
+        "--out", type=Path, required=True, metavar="FILE.html", help="HTML file to write"
+    )
+    timeline.add_argument("--since", metavar="TIME", help=f"earliest time: {_TIME_HELP}")
+    timeline.add_argument("--until", metavar="TIME", help=f"latest time: {_TIME_HELP}")
+    timeline.add_argument("--local", action="store_true", help="label times in the local zone")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``statelog`` command; errors become one line on stderr and exit code 1."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        code: int = args.handler(args)
+        result = args.handler(args)
+        code: int = asyncio.run(result) if asyncio.iscoroutine(result) else result
     except StateStoreError as exc:
         print(f"statelog {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
-        # The reader of a long listing went away (`statelog log ... | head`).
+        # The reader of a long listing went away, as in `statelog log ... | head`.
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
