@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -7,6 +8,7 @@ from typing import Any
 import pytest
 
 from statelog import AsyncStateStore
+from tests.incident import write_incident
 
 
 @pytest.fixture(autouse=True)
@@ -28,3 +30,11 @@ def stores_are_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[AsyncSta
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "journal.db"
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Path:
+    """A closed journal of an FSM run that ends in its error state (see tests/incident.py)."""
+    path = tmp_path / "incident.db"
+    asyncio.run(write_incident(path))
+    return path

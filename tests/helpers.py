@@ -20,9 +20,15 @@ def journal_rows(path: Path) -> list[tuple[Any, ...]]:
 
 
 def folder_digest(folder: Path) -> dict[str, str]:
-    """Return the SHA-256 of every file in ``folder``, to prove nothing was touched."""
+    """Return the SHA-256 of every file in ``folder``, to prove nothing was touched.
+
+    SQLite's shared-memory index (-shm) and an empty WAL are left out: any reader,
+    even a read-only one, may create them, and they hold no journal data.
+    """
     return {
         path.name: hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(folder.iterdir())
         if path.is_file()
+        and not path.name.endswith("-shm")
+        and not (path.name.endswith("-wal") and path.stat().st_size == 0)
     }

@@ -1,0 +1,871 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of statelog.AsyncStateStore; a development tool, not in the wheel.
+
+Compares statelog with raw sqlite3 on the same table and pragmas, with an
+in-memory lock-and-queue store, and with the eventsourcing library on SQLite.
+Each round runs every contender of a row once, in an order that rotates from
+round to round, and the table shows the median over the rounds.
+
+    .venv/bin/python tools/bench.py                  # a few minutes
+    .venv/bin/python tools/bench.py --quick          # seconds: a smoke test
+    .venv/bin/python tools/bench.py --json out.json  # also write the raw results
+
+eventsourcing is optional (``.venv/bin/pip install eventsourcing``); without it
+its rows are skipped with a note. To add a row, write an ``async def row_*``
+that returns a ``Row`` and append it to ``ROWS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import statelog
+from statelog import AsyncStateStore, FSMSnapshot, FSMState
+
+try:
+    from eventsourcing.application import Application as EsApplication
+    from eventsourcing.domain import Aggregate as EsAggregate
+    from eventsourcing.domain import event as es_event
+    from eventsourcing.sqlite import SQLiteConnectionPool as EsPool
+except ImportError as exc:
+    ES_MISSING: str | None = (
+        f"eventsourcing is not importable ({exc}); its rows are skipped. "
+        "Install it with `.venv/bin/pip install eventsourcing` to run them"
+    )
+else:
+    ES_MISSING = None
+
+    class EsMachine(EsAggregate):
+        """An aggregate whose one event carries a whole snapshot's fields."""
+
+        def __init__(self) -> None:
+            self.snapshot: dict[str, Any] = {}
+
+        @es_event("Changed")
+        def change(self, snapshot: dict[str, Any]) -> None:
+            self.snapshot = snapshot
+
+
+Metrics = dict[str, float]
+Contender = Callable[[], Awaitable[Metrics]]
+
+# The pragmas statelog's journal sets on its writer connection (see _journal.py).
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
+RAW_SCHEMA = """
+CREATE TABLE events (
+    stream TEXT NOT NULL, version INTEGER NOT NULL, recorded_at REAL NOT NULL,
+    state TEXT, payload BLOB NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (stream, version)
+);
+CREATE INDEX events_by_state ON events (stream, state, version);
+CREATE INDEX events_by_time ON events (stream, recorded_at);
+"""
+RAW_INSERT = "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)"
+
+
+@dataclass(frozen=True)
+class Config:
+    rounds: int
+    sequential: int  # set() calls per sequential run
+    tasks: int  # concurrent writer tasks
+    per_task: int  # set() calls per task
+    gets: int  # get() calls per run
+    es_events: int  # events per eventsourcing comparison run
+    full: int  # set() calls per durability="full" run
+
+
+QUICK = Config(
+    rounds=2, sequential=600, tasks=100, per_task=5, gets=20_000, es_events=200, full=200
+)
+DEFAULT = Config(
+    rounds=5, sequential=20_000, tasks=100, per_task=100, gets=200_000, es_events=2_000, full=3_000
+)
+
+
+@dataclass
+class Line:
+    """One printed comparison: statelog's figure, a baseline's, their ratio, a target."""
+
+    row: str
+    metric: str
+    ours_name: str
+    ours: float
+    base_name: str
+    base: float | None
+    ratio: float | None
+    target: str = ""
+    result: str = ""
+
+
+@dataclass
+class Row:
+    key: str
+    title: str
+    rounds: dict[str, list[Metrics]] = field(default_factory=dict)
+    medians: dict[str, Metrics] = field(default_factory=dict)
+    lines: list[Line] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: str | None = None
+
+    def compare(
+        self,
+        metric: str,
+        ours: tuple[str, str],
+        base: tuple[str, str] | None,
+        target: tuple[str, float] | None = None,
+        base_label: str | None = None,
+    ) -> None:
+        """Add a line: ``ours`` and ``base`` are (contender, metric key) pairs."""
+        value = self.medians[ours[0]][ours[1]]
+        base_value = self.medians[base[0]][base[1]] if base else None
+        ratio = value / base_value if base_value else None
+        label = base_label or (base[0] if base else "")
+        line = Line(self.title, metric, ours[0], value, label, base_value, ratio)
+        if target is not None and ratio is not None:
+            line.target, line.result = judge(ratio, *target)
+        self.lines.append(line)
+
+    def compare_tail(self, name: str, target: tuple[str, float] | None = None) -> None:
+        """Add a line comparing a contender's p99 latency with its own p50."""
+        pair = ((name, "p99_us"), (name, "p50_us"))
+        self.compare("p99 / p50", *pair, target, base_label=f"{name} p50")
+
+
+def judge(ratio: float, op: str, bound: float) -> tuple[str, str]:
+    passed = {">=": ratio >= bound, "<=": ratio <= bound, ">": ratio > bound}[op]
+    return f"{op} {bound:.2f}x", "PASS" if passed else "MISS"
+
+
+# -- data ----------------------------------------------------------------------
+
+
+def make_snapshot(version: int) -> FSMSnapshot:
+    """Build a snapshot of about 300 encoded bytes, like a worker FSM's."""
+    return FSMSnapshot(
+        version=version,
+        state=FSMState.ACTIVE,
+        reason="job step finished",
+        previous_state=FSMState.IDLE,
+        context={
+            "job_id": "5f0c2a9e-8d1b-4c7e-9a63-2f4b7d1e0c58",
+            "step": version % 97,
+            "queue": "default",
+            "host": "worker-07",
+        },
+        metadata={"source": "bench", "attempt": 1},
+        wall_time=1_733_338_800.123456 + version,
+        monotonic_time=81_234.567891 + version,
+    )
+
+
+def make_snapshots(count: int) -> list[FSMSnapshot]:
+    return [make_snapshot(version) for version in range(1, count + 1)]
+
+
+def encode(snapshot: FSMSnapshot) -> bytes:
+    return snapshot.model_dump_json().encode()
+
+
+def make_rows(snapshots: Sequence[FSMSnapshot]) -> list[tuple[Any, ...]]:
+    """Build the hash-chained journal rows for ``snapshots`` that raw sqlite3 inserts."""
+    rows, previous = [], bytes(32)
+    for snapshot in snapshots:
+        payload = encode(snapshot)
+        previous = hashlib.sha256(previous + payload).digest()
+        recorded_at = snapshot.wall_time
+        rows.append(("default", snapshot.version, recorded_at, "active", payload, previous))
+    return rows
+
+
+# -- measuring helpers -----------------------------------------------------------
+
+
+def percentile(ordered: Sequence[float], pct: float) -> float:
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def latency_metrics(count: int, elapsed: float, latencies: list[float]) -> Metrics:
+    ordered = sorted(latencies)
+    return {
+        "ops_per_s": count / elapsed,
+        "p50_us": percentile(ordered, 50) * 1e6,
+        "p99_us": percentile(ordered, 99) * 1e6,
+    }
+
+
+async def run_rounds(row: Row, rounds: int, contenders: dict[str, Contender]) -> None:
+    """Run each contender once per round in a rotating order, keeping every round's figures."""
+    names = list(contenders)
+    row.rounds = {name: [] for name in names}
+    for number in range(rounds):
+        shift = number % len(names)
+        for name in names[shift:] + names[:shift]:
+            with frozen_heap():
+                row.rounds[name].append(await contenders[name]())
+        print(f"  {row.title}: round {number + 1}/{rounds} done", file=sys.stderr, flush=True)
+    row.medians = {
+        name: {key: statistics.median(r[key] for r in results) for key in results[0]}
+        for name, results in row.rounds.items()
+    }
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep the prepared inputs out of the garbage collector's passes during a run.
+
+    Thousands of prebuilt snapshots would otherwise make each full collection,
+    which can fire inside any contender's timed section, cost tens of ms.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="statelog-bench-") as folder:
+        yield Path(folder)
+
+
+@contextlib.contextmanager
+def timed_appends(store: AsyncStateStore[Any], sink: list[float]) -> Iterator[None]:
+    """Record the duration of every journal commit by wrapping the store's journal.append."""
+    journal = store._journal
+    original = journal.append
+
+    def append(rows: Any) -> None:
+        started = time.perf_counter()
+        try:
+            original(rows)
+        finally:
+            sink.append(time.perf_counter() - started)
+
+    journal.append = append  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del journal.append
+
+
+# -- contenders: statelog ----------------------------------------------------------
+
+
+async def open_store(folder: Path, **options: Any) -> AsyncStateStore[FSMSnapshot]:
+    return await AsyncStateStore.open(
+        path=folder / "statelog.db", snapshot_type=FSMSnapshot, **options
+    )
+
+
+async def timed_sets(store: Any, snapshots: Sequence[FSMSnapshot]) -> Metrics:
+    latencies = []
+    started = time.perf_counter()
+    for snapshot in snapshots:
+        begun = time.perf_counter()
+        await store.set(snapshot)
+        latencies.append(time.perf_counter() - begun)
+    return latency_metrics(len(snapshots), time.perf_counter() - started, latencies)
+
+
+async def statelog_sequential(snapshots: Sequence[FSMSnapshot], **options: Any) -> Metrics:
+    with scratch() as folder:
+        store = await open_store(folder, **options)
+        try:
+            metrics = await timed_sets(store, snapshots)
+            metrics["wal_mib"] = store._journal.file_sizes()[1] / 2**20
+        finally:
+            await store.close()
+    return metrics
+
+
+async def statelog_blocking(snapshots: Sequence[FSMSnapshot]) -> Metrics:
+    commits: list[float] = []
+    with scratch() as folder:
+        store = await open_store(folder, commit_in_thread=False)
+        try:
+            with timed_appends(store, commits):
+                metrics = await timed_sets(store, snapshots)
+        finally:
+            await store.close()
+    ordered = sorted(commits)
+    return {
+        "commit_p50_us": percentile(ordered, 50) * 1e6,
+        "commit_p99_us": percentile(ordered, 99) * 1e6,
+        "commit_p999_us": percentile(ordered, 99.9) * 1e6,
+        "commit_max_us": ordered[-1] * 1e6,
+        "commit_share_pct": 100 * sum(commits) * metrics["ops_per_s"] / len(snapshots),
+    }
+
+
+async def statelog_concurrent(cfg: Config) -> Metrics:
+    """``cfg.tasks`` tasks, released together, each awaiting ``cfg.per_task`` sets in turn."""
+    snapshot = make_snapshot(0)  # version 0: the store assigns the next version to each
+    commits: list[float] = []
+    with scratch() as folder:
+        store = await open_store(folder)
+        gate = asyncio.Event()
+
+        async def writer() -> None:
+            await gate.wait()
+            for _ in range(cfg.per_task):
+                await store.set(snapshot)
+
+        try:
+            with timed_appends(store, commits):
+                tasks = [asyncio.create_task(writer()) for _ in range(cfg.tasks)]
+                await asyncio.sleep(0)
+                started = time.perf_counter()
+                gate.set()
+                await asyncio.gather(*tasks)
+                elapsed = time.perf_counter() - started
+        finally:
+            await store.close()
+    total = cfg.tasks * cfg.per_task
+    return {"ops_per_s": total / elapsed, "rows_per_commit": total / len(commits)}
+
+
+async def timed_gets(store: Any, count: int) -> Metrics:
+    get = store.get
+    started = time.perf_counter()
+    for _ in range(count):
+        await get()
+    return {"ns_per_call": (time.perf_counter() - started) / count * 1e9}
+
+
+async def statelog_get(count: int) -> Metrics:
+    with scratch() as folder:
+        store = await open_store(folder)
+        try:
+            await store.set(make_snapshot(1))
+            return await timed_gets(store, count)
+        finally:
+            await store.close()
+
+
+async def statelog_write_file(path: Path, snapshots: Sequence[FSMSnapshot]) -> None:
+    store = await AsyncStateStore.open(path=path, snapshot_type=FSMSnapshot)
+    try:
+        for snapshot in snapshots:
+            await store.set(snapshot)
+    finally:
+        await store.close()
+
+
+async def statelog_replay(path: Path, count: int) -> Metrics:
+    """Read every event of ``path`` through ``follow(from_version=-1)`` of a reader store."""
+    store = await AsyncStateStore.open(path=path, snapshot_type=FSMSnapshot, readonly=True)
+    seen = 0
+    try:
+        started = time.perf_counter()
+        async with store.follow(from_version=-1) as events:
+            async for event in events:
+                seen += 1
+                if event.version >= count:
+                    break
+        elapsed = time.perf_counter() - started
+    finally:
+        await store.close()
+    assert seen == count, f"replayed {seen} of {count} events"
+    return {"events_per_s": count / elapsed}
+
+
+# -- contenders: raw sqlite3 and the in-memory store ---------------------------------
+
+
+def raw_connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+    conn.executescript(RAW_SCHEMA)
+    return conn
+
+
+async def raw_per_row(rows: Sequence[tuple[Any, ...]], synchronous: str = "NORMAL") -> Metrics:
+    """Insert ``rows`` with one BEGIN IMMEDIATE, INSERT, COMMIT per row."""
+    with scratch() as folder, contextlib.closing(raw_connect(folder / "raw.db", synchronous)) as db:
+        latencies = []
+        started = time.perf_counter()
+        for row in rows:
+            begun = time.perf_counter()
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(RAW_INSERT, row)
+            db.execute("COMMIT")
+            latencies.append(time.perf_counter() - begun)
+        return latency_metrics(len(rows), time.perf_counter() - started, latencies)
+
+
+async def raw_batched(rows: Sequence[tuple[Any, ...]], batch: int) -> Metrics:
+    with scratch() as folder, contextlib.closing(raw_connect(folder / "raw.db", "NORMAL")) as db:
+        started = time.perf_counter()
+        for start in range(0, len(rows), batch):
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(RAW_INSERT, rows[start : start + batch])
+            db.execute("COMMIT")
+        return {"ops_per_s": len(rows) / (time.perf_counter() - started)}
+
+
+class MemoryStore:
+    """The in-memory baseline: a lock-protected snapshot, a version bump, queue fan-out."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._current: FSMSnapshot | None = None
+        self._version = 0
+        self._subscribers: list[asyncio.Queue[FSMSnapshot]] = []
+
+    async def set(self, snapshot: FSMSnapshot) -> FSMSnapshot:
+        async with self._lock:
+            if snapshot.version <= self._version:
+                snapshot = snapshot.model_copy(update={"version": self._version + 1})
+            self._version = snapshot.version
+            self._current = snapshot
+            for queue in self._subscribers:
+                queue.put_nowait(snapshot)
+            return snapshot
+
+    async def get(self) -> FSMSnapshot | None:
+        async with self._lock:
+            return self._current
+
+
+async def memory_sequential(snapshots: Sequence[FSMSnapshot]) -> Metrics:
+    return await timed_sets(MemoryStore(), snapshots)
+
+
+async def memory_get(count: int) -> Metrics:
+    store = MemoryStore()
+    await store.set(make_snapshot(1))
+    return await timed_gets(store, count)
+
+
+# -- contenders: eventsourcing ------------------------------------------------------
+
+
+def es_env(path: Path) -> dict[str, str]:
+    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+
+
+@contextlib.contextmanager
+def es_synchronous(level: str | None) -> Iterator[None]:
+    """Set PRAGMA synchronous on each connection eventsourcing opens.
+
+    eventsourcing has no option for it, so it runs at SQLite's default, which
+    ``None`` keeps.
+    """
+    if level is None:
+        yield
+        return
+    original = EsPool._create_connection
+
+    def create(pool: Any) -> Any:
+        connection = original(pool)
+        connection._sqlite_conn.execute(f"PRAGMA synchronous={level}")
+        return connection
+
+    EsPool._create_connection = create  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        EsPool._create_connection = original  # type: ignore[method-assign]
+
+
+def es_synchronous_in_use(app: Any) -> float:
+    pool = app.factory.datastore.pool
+    connection = pool.get_connection(is_writer=True)
+    try:
+        return float(connection._sqlite_conn.execute("PRAGMA synchronous").fetchone()[0])
+    finally:
+        pool.put_connection(connection)
+
+
+def es_save_all(path: Path, fields: Sequence[dict[str, Any]]) -> tuple[Any, Metrics]:
+    """Create an aggregate, then change and save it once per item of ``fields``."""
+    app = EsApplication(env=es_env(path))
+    machine = EsMachine()
+    app.save(machine)
+    latencies = []
+    started = time.perf_counter()
+    for item in fields:
+        begun = time.perf_counter()
+        machine.change(snapshot=item)
+        app.save(machine)
+        latencies.append(time.perf_counter() - begun)
+    metrics = latency_metrics(len(fields), time.perf_counter() - started, latencies)
+    metrics["synchronous"] = es_synchronous_in_use(app)
+    app.close()
+    return machine.id, metrics
+
+
+async def es_write(fields: Sequence[dict[str, Any]], synchronous: str | None) -> Metrics:
+    with scratch() as folder, es_synchronous(synchronous):
+        return es_save_all(folder / "es.db", fields)[1]
+
+
+async def es_replay(path: Path, machine_id: Any, count: int) -> Metrics:
+    """Reconstruct the aggregate from all of its events in a fresh application."""
+    app = EsApplication(env=es_env(path))
+    try:
+        started = time.perf_counter()
+        machine = app.repository.get(machine_id)
+        elapsed = time.perf_counter() - started
+    finally:
+        app.close()
+    assert machine.snapshot["version"] == count, "eventsourcing replayed a wrong aggregate"
+    return {"events_per_s": count / elapsed}
+
+
+# -- rows ----------------------------------------------------------------------------
+
+
+async def row_sequential_set(cfg: Config) -> Row:
+    row = Row("sequential_set", "1 sequential set()")
+    snapshots = make_snapshots(cfg.sequential)
+    rows = make_rows(snapshots)
+    await run_rounds(
+        row,
+        cfg.rounds,
+        {
+            "statelog": partial(statelog_sequential, snapshots),
+            "raw sqlite3 per-row commit": partial(raw_per_row, rows),
+            "in-memory store": partial(memory_sequential, snapshots),
+        },
+    )
+    raw, memory = "raw sqlite3 per-row commit", "in-memory store"
+    row.compare("ops/s", ("statelog", "ops_per_s"), (raw, "ops_per_s"), (">=", 0.2))
+    row.compare("ops/s", ("statelog", "ops_per_s"), (memory, "ops_per_s"))
+    row.compare("p50 latency, us", ("statelog", "p50_us"), (raw, "p50_us"))
+    row.compare("p99 latency, us", ("statelog", "p99_us"), (raw, "p99_us"))
+    row.compare_tail("statelog", ("<=", 3.0))
+    row.compare("p50 latency, us", ("statelog", "p50_us"), (memory, "p50_us"))
+    row.notes.append(
+        f"WAL file after {cfg.sequential} sets, before close: "
+        f"{row.medians['statelog']['wal_mib']:.1f} MiB (median)"
+    )
+    return row
+
+
+async def row_commit_blocking(cfg: Config) -> Row:
+    row = Row("commit_blocking", "1b loop blocked by commit")
+    snapshots = make_snapshots(cfg.sequential)
+    await run_rounds(row, cfg.rounds, {"statelog": partial(statelog_blocking, snapshots)})
+    for label, key in (
+        ("p50, us", "commit_p50_us"),
+        ("p99, us", "commit_p99_us"),
+        ("p99.9, us", "commit_p999_us"),
+        ("max, us", "commit_max_us"),
+        ("share of set() time, %", "commit_share_pct"),
+    ):
+        row.compare(label, ("statelog", key), None)
+    row.notes.append(
+        "Row 1b times each synchronous commit on the event-loop thread by wrapping "
+        "store._journal.append with a timer (commit_in_thread=False, the default at "
+        "durability='normal'); max is the median over rounds of each round's maximum"
+    )
+    return row
+
+
+async def row_sequential_set_thread(cfg: Config) -> Row:
+    row = Row("sequential_set_thread", "1c sequential set(), commit_in_thread")
+    snapshots = make_snapshots(cfg.sequential)
+    raw = "raw sqlite3 per-row commit"
+    await run_rounds(
+        row,
+        cfg.rounds,
+        {
+            "statelog thread": partial(statelog_sequential, snapshots, commit_in_thread=True),
+            raw: partial(raw_per_row, make_rows(snapshots)),
+        },
+    )
+    row.compare("ops/s", ("statelog thread", "ops_per_s"), (raw, "ops_per_s"))
+    row.compare("p50 latency, us", ("statelog thread", "p50_us"), (raw, "p50_us"))
+    row.compare("p99 latency, us", ("statelog thread", "p99_us"), (raw, "p99_us"))
+    row.compare_tail("statelog thread")
+    return row
+
+
+async def row_concurrent_set(cfg: Config) -> Row:
+    row = Row("concurrent_set", f"2 {cfg.tasks} concurrent tasks set()")
+    rows = make_rows(make_snapshots(cfg.tasks * cfg.per_task))
+    raw = f"raw sqlite3, {cfg.tasks} rows per commit"
+    await run_rounds(
+        row,
+        cfg.rounds,
+        {"statelog": partial(statelog_concurrent, cfg), raw: partial(raw_batched, rows, cfg.tasks)},
+    )
+    row.compare("ops/s", ("statelog", "ops_per_s"), (raw, "ops_per_s"), (">=", 0.4))
+    row.compare("rows per commit", ("statelog", "rows_per_commit"), None)
+    return row
+
+
+async def row_get(cfg: Config) -> Row:
+    row = Row("get", "3 get()")
+    await run_rounds(
+        row,
+        cfg.rounds,
+        {
+            "statelog": partial(statelog_get, cfg.gets),
+            "in-memory store": partial(memory_get, cfg.gets),
+        },
+    )
+    row.compare(
+        "ns per call", ("statelog", "ns_per_call"), ("in-memory store", "ns_per_call"), ("<=", 1.5)
+    )
+    row.notes.append("The in-memory store's get() takes its asyncio.Lock; statelog's takes none")
+    return row
+
+
+async def row_eventsourcing_write(cfg: Config) -> Row:
+    row = Row("eventsourcing_write", "4 save vs eventsourcing")
+    if ES_MISSING:
+        row.skipped = ES_MISSING
+        return row
+    snapshots = make_snapshots(cfg.es_events)
+    fields = [snapshot.model_dump(mode="json") for snapshot in snapshots]
+    await run_rounds(
+        row,
+        cfg.rounds,
+        {
+            "statelog full": partial(statelog_sequential, snapshots, durability="full"),
+            "eventsourcing default": partial(es_write, fields, None),
+            "statelog normal": partial(statelog_sequential, snapshots),
+            "eventsourcing NORMAL": partial(es_write, fields, "NORMAL"),
+        },
+    )
+    ahead = (">", 1.0)
+    row.compare(
+        "ops/s", ("statelog full", "ops_per_s"), ("eventsourcing default", "ops_per_s"), ahead
+    )
+    row.compare(
+        "ops/s", ("statelog normal", "ops_per_s"), ("eventsourcing NORMAL", "ops_per_s"), ahead
+    )
+    sync = int(row.medians["eventsourcing default"]["synchronous"])
+    row.notes.append(
+        f"eventsourcing has no synchronous option and runs at SQLite's default ({sync}; "
+        "2 = FULL), so 'statelog full' is its like-for-like; 'eventsourcing NORMAL' sets "
+        "PRAGMA synchronous=NORMAL on each connection it opens, through a hook in the bench"
+    )
+    return row
+
+
+async def row_eventsourcing_replay(cfg: Config) -> Row:
+    row = Row("eventsourcing_replay", "4b replay vs eventsourcing")
+    if ES_MISSING:
+        row.skipped = ES_MISSING
+        return row
+    snapshots = make_snapshots(cfg.es_events)
+    with scratch() as folder:
+        await statelog_write_file(folder / "statelog.db", snapshots)
+        fields = [snapshot.model_dump(mode="json") for snapshot in snapshots]
+        machine_id, _ = es_save_all(folder / "es.db", fields)
+        contenders: dict[str, Contender] = {
+            "statelog follow(-1)": partial(statelog_replay, folder / "statelog.db", len(snapshots)),
+            "eventsourcing get()": partial(es_replay, folder / "es.db", machine_id, len(fields)),
+        }
+        await run_rounds(row, cfg.rounds, contenders)
+    row.compare(
+        "events/s",
+        ("statelog follow(-1)", "events_per_s"),
+        ("eventsourcing get()", "events_per_s"),
+        (">", 1.0),
+    )
+    return row
+
+
+async def row_sequential_set_full(cfg: Config) -> Row:
+    row = Row("sequential_set_full", "5 sequential set(), durability=full")
+    snapshots = make_snapshots(cfg.full)
+    raw = "raw sqlite3 per-row, FULL"
+    await run_rounds(
+        row,
+        cfg.rounds,
+        {
+            "statelog full": partial(statelog_sequential, snapshots, durability="full"),
+            raw: partial(raw_per_row, make_rows(snapshots), "FULL"),
+            "statelog full, on loop": partial(
+                statelog_sequential, snapshots, durability="full", commit_in_thread=False
+            ),
+        },
+    )
+    row.compare("ops/s", ("statelog full", "ops_per_s"), (raw, "ops_per_s"), (">=", 0.2))
+    row.compare("p50 latency, us", ("statelog full", "p50_us"), (raw, "p50_us"))
+    row.compare("p99 latency, us", ("statelog full", "p99_us"), (raw, "p99_us"))
+    row.compare_tail("statelog full", ("<=", 3.0))
+    row.compare("ops/s", ("statelog full, on loop", "ops_per_s"), (raw, "ops_per_s"))
+    row.notes.append(
+        "'statelog full' commits on the journal's worker thread, the default at "
+        "durability='full'; 'statelog full, on loop' passes commit_in_thread=False"
+    )
+    return row
+
+
+ROWS: list[Callable[[Config], Awaitable[Row]]] = [
+    row_sequential_set,
+    row_commit_blocking,
+    row_sequential_set_thread,
+    row_concurrent_set,
+    row_get,
+    row_eventsourcing_write,
+    row_eventsourcing_replay,
+    row_sequential_set_full,
+]
+ROW_KEYS = [make_row.__name__.removeprefix("row_") for make_row in ROWS]
+
+
+# -- output --------------------------------------------------------------------------
+
+
+def source_state() -> str:
+    """Return where the statelog under test lives, its commit, and whether it has changes."""
+    src = Path(statelog.__file__).resolve().parent
+    git = ["git", "-C", str(src)]
+    try:
+        commit = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changes = subprocess.run(
+            [*git, "status", "--porcelain", "--", "."], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return f"{src} (not a git checkout)"
+    return f"{src} at {commit}" + (", with uncommitted changes" if changes else "")
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for text in Path("/proc/cpuinfo").read_text().splitlines():
+            if text.startswith("model name"):
+                cpu = text.split(":", 1)[1].strip()
+                break
+    try:
+        es_version = importlib.metadata.version("eventsourcing")
+    except importlib.metadata.PackageNotFoundError:
+        es_version = "not installed"
+    return {
+        "source": source_state(),
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "statelog": statelog.__version__,
+        "eventsourcing": es_version,
+        "platform": platform.platform(),
+    }
+
+
+def number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if abs(value) < 10 else f"{value:.1f}"
+
+
+HEADER = ("row", "metric", "statelog", "value", "baseline", "value", "ratio", "target", "result")
+TABLE = "{:<38} {:<23} {:<20} {:>10}  {:<30} {:>10} {:>8}  {:<9} {}"
+
+
+def print_table(rows: Sequence[Row]) -> None:
+    print(TABLE.format(*HEADER))
+    for row in rows:
+        if row.skipped:
+            print(f"{row.title:<38} SKIPPED: {row.skipped}")
+            continue
+        for line in row.lines:
+            ratio = f"{line.ratio:.2f}x" if line.ratio is not None else "-"
+            print(
+                TABLE.format(
+                    line.row,
+                    line.metric,
+                    line.ours_name,
+                    number(line.ours),
+                    line.base_name or "-",
+                    number(line.base),
+                    ratio,
+                    line.target or "-",
+                    line.result,
+                ).rstrip()
+            )
+
+
+def print_notes(rows: Sequence[Row], snapshot_bytes: float) -> None:
+    print()
+    print(f"Snapshot: statelog.FSMSnapshot, {snapshot_bytes:.0f} bytes encoded (JSON, mean)")
+    for row in rows:
+        for note in row.notes:
+            print(f"{row.title}: {note}")
+    results = [line.result for row in rows for line in row.lines if line.result]
+    print(f"Targets: {results.count('PASS')} PASS, {results.count('MISS')} MISS")
+
+
+async def run(cfg: Config, only: Sequence[str] | None) -> list[Row]:
+    rows = []
+    for key, make_row in zip(ROW_KEYS, ROWS, strict=True):
+        if only and key not in only:
+            continue
+        print(f"running {key}", file=sys.stderr, flush=True)
+        row = await make_row(cfg)
+        assert row.key == key, f"{make_row.__name__} returned row {row.key!r}"
+        rows.append(row)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, for a smoke test")
+    parser.add_argument("--rounds", type=int, help="override the number of rounds")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the raw results here")
+    parser.add_argument("--only", nargs="+", choices=ROW_KEYS, help="run only these rows")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else DEFAULT
+    if args.rounds:
+        cfg = Config(**{**asdict(cfg), "rounds": args.rounds})
+
+    info = machine()
+    for key, value in info.items():
+        print(f"{key + ':':<15}{value}")
+    print(f"{'mode:':<15}{'quick' if args.quick else 'default'} {asdict(cfg)}")
+    print()
+    started = time.perf_counter()
+    rows = asyncio.run(run(cfg, args.only))
+    snapshot_bytes = statistics.mean(len(encode(s)) for s in make_snapshots(cfg.sequential))
+    print_table(rows)
+    print_notes(rows, snapshot_bytes)
+    print(f"Wall time: {time.perf_counter() - started:.0f} s")
+    if args.json:
+        report = {
+            "machine": info,
+            "config": asdict(cfg),
+            "quick": args.quick,
+            "snapshot_bytes": snapshot_bytes,
+            "rows": [asdict(row) for row in rows],
+        }
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
