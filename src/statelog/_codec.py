@@ -87,15 +87,22 @@ class SnapshotCodec(Generic[S]):
             return str(value.value)
         return str(value)
 
-    def with_version(self, snapshot: S, version: int) -> S:
-        """Return a copy of ``snapshot`` with ``version``; the argument is never mutated."""
+    def encode_as(self, snapshot: S, version: int) -> tuple[bytes, S]:
+        """Encode ``snapshot`` stored as ``version``; return the payload and the stored copy.
+
+        The stored copy is the checked decoding of the caller's snapshot, so the
+        caller's object is never changed. When only the version differs, it is set
+        on that fresh copy, which no one else holds yet: cheaper than model_copy(),
+        which copies every field a second time.
+        """
+        payload, decoded = self.encode_checked(snapshot)
         if self.version_of(snapshot) == version:
-            return snapshot
+            return payload, decoded
         if self._is_model:
-            copied: S = snapshot.model_copy(update={"version": version})  # type: ignore[attr-defined]
-            return copied
-        replaced: S = dataclasses.replace(snapshot, version=version)  # type: ignore[type-var]
-        return replaced
+            decoded.__dict__["version"] = version
+        else:
+            object.__setattr__(decoded, "version", version)
+        return self.encode(decoded), decoded
 
     def encode(self, snapshot: S) -> bytes:
         try:

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, cast
 
 from . import _history
+from ._checkpoint import Checkpointer
 from ._codec import SnapshotCodec
 from ._errors import (
     JournalCorruptError,
@@ -38,9 +39,10 @@ logger = logging.getLogger(__name__)
 
 S = TypeVar("S")
 
-# Bytes written to the WAL between two checkpoints (an estimate: payload plus row overhead).
-DEFAULT_CHECKPOINT_BYTES = 4 * 1024 * 1024
-_ROW_OVERHEAD_BYTES = 100
+# WAL bytes that start a checkpoint: about 900 single-event commits of 4-5 pages
+# (table plus indexes). SQLite's own default is 4 MiB, but each checkpoint's
+# fsync slows the commits that overlap it; see docs/benchmarks.md.
+DEFAULT_CHECKPOINT_BYTES = 16 * 1024 * 1024
 
 
 class _Lifecycle(enum.Enum):
@@ -104,7 +106,6 @@ class AsyncStateStore(Generic[S]):
         self._commit_in_thread = (
             durability == "full" if commit_in_thread is None else bool(commit_in_thread)
         )
-        self._checkpoint_bytes = checkpoint_bytes
         self._poll_interval = poll_interval
         self._stalled_after = stalled_after
         self._read_batch_size = read_batch_size
@@ -123,10 +124,9 @@ class AsyncStateStore(Generic[S]):
         self._writer_wake: asyncio.Event | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
-        self._checkpoint_task: asyncio.Task[None] | None = None
-        # Set when a bulk checkpoint copied every frame it saw; the writer finishes it.
-        self._checkpoint_copied = False
-        self._bytes_since_checkpoint = 0
+        self._checkpointer = Checkpointer(
+            self._journal, checkpoint_bytes, self._spawn, self._wake_writer
+        )
         self._initializing: asyncio.Task[S] | None = None
         self._fault: str | None = None
 
@@ -255,6 +255,10 @@ class AsyncStateStore(Generic[S]):
                 ResourceWarning,
                 stacklevel=2,
             )
+
+    def _wake_writer(self) -> None:
+        if self._writer_wake is not None:
+            self._writer_wake.set()
 
     def _spawn(self, coroutine: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coroutine, name=name)
@@ -406,8 +410,8 @@ class AsyncStateStore(Generic[S]):
                     for item in batch:
                         if not item.future.done():
                             item.future.set_exception(exc)
-            if self._checkpoint_copied:
-                await self._finish_checkpoint()
+            if self._checkpointer.writer_should_finish:
+                await self._checkpointer.finish()
             if self._lifecycle is _Lifecycle.CLOSING and not self._pending:
                 return
 
@@ -417,6 +421,7 @@ class AsyncStateStore(Generic[S]):
             return
         try:
             if self._commit_in_thread:
+                # Shielded: a cancelled writer still waits for the thread's commit.
                 await asyncio.shield(self._journal.append_in_thread(rows))
             else:
                 self._journal.append(rows)
@@ -431,8 +436,7 @@ class AsyncStateStore(Generic[S]):
 
         self._fault = None
         self._apply_committed([event for _, event in accepted], rows[-1].hash)
-        self._bytes_since_checkpoint += sum(len(r.payload) + _ROW_OVERHEAD_BYTES for r in rows)
-        self._maybe_checkpoint()
+        self._checkpointer.after_commit(rows)
         for item, event in accepted:
             if not item.future.done():
                 item.future.set_result(event.snapshot)
@@ -461,8 +465,7 @@ class AsyncStateStore(Generic[S]):
                     continue
                 version = head + 1
             try:
-                stored = self._codec.with_version(item.snapshot, version)
-                payload, decoded = self._codec.encode_checked(stored)
+                payload, decoded = self._codec.encode_as(item.snapshot, version)
             except SnapshotError as exc:
                 item.future.set_exception(exc)
                 continue
@@ -483,39 +486,6 @@ class AsyncStateStore(Generic[S]):
         self._total_sets += len(events)
         self._last_update_ts = time.time()
         self._hub.extend(events)
-
-    def _maybe_checkpoint(self) -> None:
-        if self._bytes_since_checkpoint < self._checkpoint_bytes:
-            return
-        if self._checkpoint_task is not None and not self._checkpoint_task.done():
-            return
-        self._bytes_since_checkpoint = 0
-        self._checkpoint_task = self._spawn(self._checkpoint(), "statelog-checkpoint")
-
-    async def _checkpoint(self) -> None:
-        """Copy the bulk of the WAL off the set() path, then let the writer finish it."""
-        try:
-            busy, frames, done = await self._journal.checkpoint()
-        except JournalError as exc:
-            logger.warning("checkpoint of %s failed: %s", self.path, exc)
-            return
-        logger.debug("checkpoint of %s: busy=%d frames=%d copied=%d", self.path, busy, frames, done)
-        if busy == 0 and self._writer_wake is not None:
-            self._checkpoint_copied = True
-            self._writer_wake.set()
-
-    async def _finish_checkpoint(self) -> None:
-        # Runs between two batches and costs one thread hop plus the few frames
-        # committed while the bulk checkpoint ran; the WAL restarts at the next commit.
-        self._checkpoint_copied = False
-        try:
-            busy, frames, done = await self._journal.finish_checkpoint_in_thread()
-        except JournalError as exc:
-            logger.warning("checkpoint of %s failed: %s", self.path, exc)
-            return
-        logger.debug(
-            "finished checkpoint of %s: busy=%d frames=%d copied=%d", self.path, busy, frames, done
-        )
 
     # -- reading ---------------------------------------------------------------
 
