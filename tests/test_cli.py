@@ -97,7 +97,10 @@ def test_show_raw_prints_stored_bytes(journal: Path, capsys: pytest.CaptureFixtu
     raw = capsys.readouterr().out
 
     assert code == 0
-    assert raw.encode() == journal_rows(journal)[2][3] + b"\n"
+    stored = journal_rows(journal)[2][3]
+    assert stored.startswith(b"D")
+    assert raw.encode() == stored[1:] + b"\n"
+    assert json.loads(raw)["set"]["version"] == 2
 
 
 def test_transitions_with_durations(journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -181,7 +184,10 @@ def test_export_import_round_trip(
 
     original, imported = journal_rows(journal), journal_rows(copy)
     assert [r[:3] for r in imported] == [r[:3] for r in original]
-    assert [json.loads(r[3]) for r in imported] == [json.loads(r[3]) for r in original]
+    exported_lines = exported.read_text().splitlines()[1:]
+    assert [json.loads(r[3]) for r in imported] == [
+        json.loads(x)["snapshot"] for x in exported_lines
+    ]
     assert run(capsys, "verify", copy)[0] == 0
 
     async def read_back() -> FSMSnapshot | None:

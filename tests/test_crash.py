@@ -18,7 +18,7 @@ from types import ModuleType
 
 import pytest
 
-from statelog import AsyncStateStore, FSMSnapshot, FSMState, initial_snapshot
+from statelog import AsyncStateStore, FSMState, initial_snapshot
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "crashtest.py"
 EVENTS = 10
@@ -153,7 +153,7 @@ async def test_check_reports_held_writer_lock(db: Path) -> None:
 async def test_check_reports_stale_projection(db: Path) -> None:
     await write_journal(db, EVENTS)
     events = crashtest.read_events(db)
-    stale = FSMSnapshot.model_validate_json(events[-2].payload)
+    stale = crashtest.replay_last(events[:-1])
 
     problems = crashtest.projection_problems(stale, events)
 

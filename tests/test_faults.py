@@ -56,11 +56,7 @@ async def test_value_that_does_not_round_trip(db: Path) -> None:
         await store.set(Reading(value=1.5))
         before = journal_rows(db)
 
-        with pytest.raises(
-            SnapshotError,
-            match=r"field 'value' does not survive encoding: "
-            r"Input should be a valid number when read back \(stored None\)",
-        ):
+        with pytest.raises(SnapshotError, match=r"field 'value' does not survive encoding"):
             await store.set(Reading(value=math.nan))
 
         assert journal_rows(db) == before

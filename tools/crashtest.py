@@ -48,6 +48,7 @@ from statelog import (
     StateStoreError,
     initial_snapshot,
 )
+from statelog._encoding import DELTA, apply_to_document, delta_document, encoding_of, full_json
 from statelog._hashing import GENESIS_HASH, chain_hash
 from statelog._journal import Durability
 
@@ -314,6 +315,19 @@ def acknowledgement_problems(events: Sequence[Event], acknowledged: Collection[i
     ]
 
 
+def replay_last(events: Sequence[Event]) -> FSMSnapshot:
+    """Rebuild the last event's snapshot from its last full snapshot, on JSON documents.
+
+    This replays the stored deltas on plain dicts, a different path from the store's
+    own decoder, which applies them to snapshot objects.
+    """
+    base = max(i for i, event in enumerate(events) if encoding_of(event.payload) != DELTA)
+    document = json.loads(full_json(events[base].payload))
+    for event in events[base + 1 :]:
+        document = apply_to_document(document, delta_document(event.payload))
+    return FSMSnapshot.model_validate(document)
+
+
 def projection_problems(projection: FSMSnapshot | None, events: Sequence[Event]) -> list[str]:
     if not events:
         if projection is None:
@@ -323,7 +337,7 @@ def projection_problems(projection: FSMSnapshot | None, events: Sequence[Event])
     if projection is None:
         return [f"the reopened store is empty, the journal's last event is {last.version}"]
     problems = []
-    if projection != FSMSnapshot.model_validate_json(last.payload):
+    if projection != replay_last(events):
         problems.append(f"the reopened store's snapshot differs from decoded event {last.version}")
     if projection.version != last.version:
         problems.append(

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
+import typing
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 import pydantic
 import pydantic_core
 from pydantic import TypeAdapter
 
+from ._encoding import apply_to_document, delta_document, pack_delta
 from ._errors import SnapshotError
 
 S = TypeVar("S")
+
+# Turns a snapshot's JSON document of schema n into one of schema n + 1.
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def qualified_name(snapshot_type: type[Any]) -> str:
@@ -37,15 +44,38 @@ def _field_names(snapshot_type: type[Any]) -> list[str]:
     )
 
 
+def _is_frozen(snapshot_type: type[Any]) -> bool:
+    if issubclass(snapshot_type, pydantic.BaseModel):
+        return bool(snapshot_type.model_config.get("frozen"))
+    return True  # dataclasses are checked to be frozen by _field_names
+
+
+def _field_types(snapshot_type: type[Any]) -> dict[str, Any]:
+    if issubclass(snapshot_type, pydantic.BaseModel):
+        return {name: info.annotation for name, info in snapshot_type.model_fields.items()}
+    return typing.get_type_hints(snapshot_type)
+
+
 class SnapshotCodec(Generic[S]):
     """Encode, decode and re-version snapshots of one type."""
 
-    def __init__(self, snapshot_type: type[S], state_field: str = "state") -> None:
+    def __init__(
+        self,
+        snapshot_type: type[S],
+        state_field: str = "state",
+        *,
+        schema_version: int = 1,
+        upcasters: Mapping[int, Upcaster] | None = None,
+    ) -> None:
         self.snapshot_type = snapshot_type
         self.type_name = qualified_name(snapshot_type)
         self._adapter: TypeAdapter[S] = TypeAdapter(snapshot_type)
+        self.schema_version = schema_version
+        self.upcasters = dict(upcasters or {})
+        self._field_adapters: dict[str, TypeAdapter[Any]] = {}
         # dict: a read-only view of any journal, each payload as a plain JSON object.
         self.is_raw = snapshot_type is dict
+        self.can_delta = False
         if self.is_raw:
             self.fields = ["version"]
             self._is_model = False
@@ -59,6 +89,10 @@ class SnapshotCodec(Generic[S]):
             )
         self.state_field = state_field
         self._is_model = issubclass(snapshot_type, pydantic.BaseModel)
+        self._field_types = _field_types(snapshot_type)
+        # Deltas share unchanged field values with the previous snapshot, which is
+        # safe only when nobody can change a snapshot after it is stored.
+        self.can_delta = _is_frozen(snapshot_type)
 
     def check_type(self, snapshot: object) -> S:
         """Return ``snapshot`` if it is of the store's type, else raise ``SnapshotError``."""
@@ -160,3 +194,160 @@ class SnapshotCodec(Generic[S]):
             f"{self.type_name} version {self.version_of(snapshot)} does not decode back equal; "
             "use JSON-compatible field values"
         )
+
+    def to_document(self, snapshot: S) -> dict[str, Any]:
+        """Return the snapshot as its JSON document (a dict of JSON values)."""
+        if self.is_raw:
+            raw: dict[str, Any] = snapshot  # type: ignore[assignment]
+            return raw
+        document: dict[str, Any] = self._adapter.dump_python(snapshot, mode="json")
+        return document
+
+    # -- deltas ------------------------------------------------------------------
+
+    def _field(self, name: str) -> TypeAdapter[Any]:
+        adapter = self._field_adapters.get(name)
+        if adapter is None:
+            adapter = TypeAdapter(self._field_types[name])
+            self._field_adapters[name] = adapter
+        return adapter
+
+    def make_delta(self, previous: S, current: S, version: int) -> tuple[bytes, S]:
+        """Encode ``current`` stored as ``version`` against ``previous``.
+
+        Fields identical to (or equal to) the previous ones are left out; a list or
+        tuple field that only grew at its end stores just the new items. Returns the
+        payload and the stored copy: ``previous`` with the delta applied, checked
+        equal to ``current`` so that a restart reads back the same value. Costs
+        grow with what changed, plus one identity scan of each grown list.
+        """
+        changed: dict[str, Any] = {"version": version}
+        appended: dict[str, Any] = {}
+        for name in self.fields:
+            if name == "version":
+                continue
+            new, old = getattr(current, name), getattr(previous, name)
+            if new is old:
+                continue
+            if _grew_at_end(old, new):
+                if len(new) > len(old):
+                    appended[name] = new[len(old) :]
+                continue
+            if new != old:
+                changed[name] = new
+
+        delta: dict[str, Any] = {"set": self._dump_fields(changed, version)}
+        if appended:
+            delta["append"] = self._dump_fields(appended, version)
+        try:
+            payload = pack_delta(delta)
+        except ValueError as exc:
+            # Rare, so only now find which field holds the NaN or infinity.
+            field = next(
+                (k for k, v in {**changed, **appended}.items() if not _json_compliant(v)), "?"
+            )
+            raise SnapshotError(
+                f"{self.type_name} field {field!r} does not survive encoding: {exc}; use "
+                "JSON-compatible values (no NaN, sets or custom objects)"
+            ) from exc
+
+        stored = self.apply_delta(previous, delta_document(payload), version)
+        for name in (*changed, *appended):
+            if name != "version" and getattr(stored, name) != getattr(current, name):
+                raise SnapshotError(
+                    f"{self.type_name} field {name!r} does not survive encoding: stored "
+                    f"{getattr(current, name)!r}, read back {getattr(stored, name)!r}; use "
+                    "JSON-compatible values (no NaN, sets or custom objects)"
+                )
+        return payload, stored
+
+    def _dump_fields(self, values: dict[str, Any], version: int) -> dict[str, Any]:
+        dumped = {}
+        for name, value in values.items():
+            try:
+                dumped[name] = self._field(name).dump_python(value, mode="json")
+            except pydantic_core.PydanticSerializationError as exc:
+                raise SnapshotError(
+                    f"cannot encode field {name!r} of {self.type_name} version {version}: {exc}; "
+                    "use JSON-compatible values"
+                ) from exc
+        return dumped
+
+    def apply_delta(self, previous: S, delta: dict[str, Any], version: int) -> S:
+        """Return ``previous`` with a decoded delta applied (the event's ``version``)."""
+        if self.is_raw:
+            applied: S = apply_to_document(previous, delta)  # type: ignore[arg-type,assignment]
+            return applied
+        updates: dict[str, Any] = {}
+        try:
+            for name, value in delta.get("set", {}).items():
+                updates[name] = self._field(name).validate_python(value)
+            for name, items in delta.get("append", {}).items():
+                old = getattr(previous, name)
+                updates[name] = old + type(old)(self._field(name).validate_python(items))
+        except (pydantic.ValidationError, KeyError) as exc:
+            raise SnapshotError(
+                f"cannot apply the delta of event {version} to {self.type_name}: {exc}; read "
+                "it with `statelog show --raw`"
+            ) from exc
+        if self._is_model:
+            copied: S = previous.model_copy(update=updates)  # type: ignore[attr-defined]
+            return copied
+        replaced: S = dataclasses.replace(previous, **updates)  # type: ignore[type-var]
+        return replaced
+
+    # -- schema versions ---------------------------------------------------------
+
+    def decode_document(
+        self, document: dict[str, Any], event_version: int, schema_version: int
+    ) -> S:
+        """Upcast a JSON document written at ``schema_version`` and validate it."""
+        if self.is_raw:
+            raw: S = document  # type: ignore[assignment]
+            return raw
+        if schema_version > self.schema_version:
+            raise SnapshotError(
+                f"event {event_version} was written with snapshot schema {schema_version}, "
+                f"newer than this store's schema {self.schema_version}; open it with "
+                f"schema_version={schema_version} and its upcasters"
+            )
+        for step in range(schema_version, self.schema_version):
+            upcaster = self.upcasters.get(step)
+            if upcaster is not None:
+                document = upcaster(document)
+        try:
+            return self._adapter.validate_python(document)
+        except pydantic.ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(part) for part in error["loc"]) or "<root>"
+            missing = [
+                step
+                for step in range(schema_version, self.schema_version)
+                if step not in self.upcasters
+            ]
+            hint = (
+                f"register upcasters for schema {', '.join(map(str, missing))}"
+                if missing
+                else "check the upcasters"
+            )
+            raise SnapshotError(
+                f"cannot read event {event_version} (snapshot schema {schema_version}) as "
+                f"{self.type_name} schema {self.schema_version}: field {field!r}: "
+                f"{error['msg']}; {hint}, or read it with `statelog show --raw`"
+            ) from exc
+
+
+def _json_compliant(value: Any) -> bool:
+    try:
+        json.dumps(pydantic_core.to_jsonable_python(value), allow_nan=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _grew_at_end(old: Any, new: Any) -> bool:
+    """Return True if ``new`` is ``old`` with zero or more items added at its end."""
+    if type(new) is not type(old) or not isinstance(new, tuple | list):
+        return False
+    # Slicing and comparing run in C and compare shared items by identity first.
+    return len(new) >= len(old) and new[: len(old)] == old

@@ -11,8 +11,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from ._encoding import display_json
 from ._errors import StateStoreError, VersionNotAvailableError
-from ._history import StateChange, iter_rows, reason_of
+from ._history import StateChange, reason_of
 from ._store import AsyncStateStore
 from ._timefmt import format_time, parse_time
 from ._timeline import Segment, render_timeline
@@ -110,23 +111,21 @@ async def show(args: argparse.Namespace) -> int:
     async with open_raw(args.path) as store:
         await check_version(store, args.version)
         row = await store._journal.read_version(args.version)
-    if row is None:
+        if row is None:
+            raise VersionNotAvailableError(f"version {args.version} not found in {args.path}")
+        if args.raw:
+            # The stored JSON as it is: a delta stays a delta, and nothing is decoded.
+            sys.stdout.buffer.write(display_json(row.payload) + b"\n")
+            return 0
+        event = await store.state_at(version=args.version)
+    if event is None or event.version != args.version:
         raise VersionNotAvailableError(f"version {args.version} not found in {args.path}")
-    if args.raw:
-        sys.stdout.buffer.write(row.payload + b"\n")
-        return 0
-    try:
-        document = json.loads(row.payload)
-    except ValueError as exc:
-        raise StateStoreError(
-            f"the payload of version {args.version} is not valid JSON ({exc}); use --raw"
-        ) from None
     record = {
-        "version": row.version,
-        "recorded_at": row.recorded_at,
-        "recorded_at_utc": format_time(row.recorded_at),
-        "state": row.state,
-        "snapshot": document,
+        "version": event.version,
+        "recorded_at": event.recorded_at,
+        "recorded_at_utc": format_time(event.recorded_at),
+        "state": event.state,
+        "snapshot": event.snapshot,
     }
     out(json.dumps(record, indent=2, ensure_ascii=False))
     return 0
@@ -312,11 +311,11 @@ async def export(args: argparse.Namespace) -> int:
             else await asyncio.to_thread(args.out.open, "w", encoding="utf-8", newline="")
         )
         try:
-            rows = iter_rows(store._journal)
+            events = store.history()
             if args.format == "jsonl":
-                count = await export_jsonl(store._journal, target, rows)
+                count = await export_jsonl(store._journal, target, events)
             else:
-                count = await export_csv(target, rows)
+                count = await export_csv(target, events)
         finally:
             if target is not sys.stdout:
                 target.close()

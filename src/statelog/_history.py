@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter as Tally
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import jsonpatch
 
+from ._encoding import DELTA, delta_document, encoding_of
 from ._errors import VersionNotAvailableError
 from ._events import StoredEvent
 from ._hashing import GENESIS_HASH, chain_hash
@@ -107,8 +107,30 @@ async def history(
     since: float | None,
     until: float | None,
 ) -> AsyncIterator[StoredEvent[S]]:
-    async for row in iter_rows(store._journal, from_version, to_version, since, until):
-        yield store._decode_row(row)
+    """Decode consecutive rows, so each delta applies to the event just decoded."""
+    journal = store._journal
+    after = -(2**63) if from_version is None else from_version - 1
+    if since is not None:
+        start = await journal.first_version_since(since)
+        if start is None:
+            return
+        after = max(after, start - 1)
+    if until is not None:
+        last = await journal.read_at_time(until)
+        if last is None:
+            return
+        to_version = last.version if to_version is None else min(to_version, last.version)
+    while True:
+        rows = await journal.read_after(after, BATCH, to_version)
+        for event in await store._decoder.decode_rows(rows, after):
+            in_window = (since is None or event.recorded_at >= since) and (
+                until is None or event.recorded_at <= until
+            )
+            if in_window:
+                yield event
+        if len(rows) < BATCH:
+            return
+        after = rows[-1].version
 
 
 async def iter_states(
@@ -162,11 +184,21 @@ async def _with_reasons(
     found: list[tuple[int, float, str | None, str | None, float | None]],
 ) -> list[StateChange]:
     payloads = await store._journal.read_versions([change[0] for change in found])
-    reasons = {row.version: reason_of(store._decode_row(row).snapshot) for row in payloads}
+    reasons = {row.version: await _reason_of_row(store, row) for row in payloads}
     return [
         StateChange(version, at, old, new, reasons.get(version, ""), duration)
         for version, at, old, new, duration in found
     ]
+
+
+async def _reason_of_row(store: AsyncStateStore[Any], row: EventRow) -> str:
+    """Read the reason field, from a delta's own fields when it changed there."""
+    if encoding_of(row.payload) == DELTA:
+        changed = delta_document(row.payload).get("set", {})
+        if "reason" in changed:
+            return "" if changed["reason"] is None else str(changed["reason"])
+    event = (await store._decoder.decode_rows([row]))[0]
+    return reason_of(event.snapshot)
 
 
 async def state_at(
@@ -179,7 +211,9 @@ async def state_at(
     else:
         assert at is not None
         row = await store._journal.read_at_time(at)
-    return store._decode_row(row) if row is not None else None
+    if row is None:
+        return None
+    return (await store._decoder.decode_rows([row]))[0]
 
 
 async def diff(store: AsyncStateStore[Any], a: int, b: int) -> list[dict[str, Any]]:
@@ -191,7 +225,8 @@ async def diff(store: AsyncStateStore[Any], a: int, b: int) -> list[dict[str, An
             raise VersionNotAvailableError(
                 f"version {version} not found in {store.path}; {await _range_hint(store._journal)}"
             )
-        documents.append(json.loads(row.payload))
+        event = (await store._decoder.decode_rows([row]))[0]
+        documents.append(store._codec.to_document(event.snapshot))
     patch: list[dict[str, Any]] = jsonpatch.make_patch(documents[0], documents[1]).patch
     return patch
 

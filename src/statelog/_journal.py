@@ -38,10 +38,13 @@ logger = logging.getLogger(__name__)
 Durability = Literal["normal", "full"]
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
-_EVENT_COLUMNS = "version, recorded_at, state, payload, hash"
+_EVENT_COLUMNS = "version, recorded_at, state, payload, hash, encoding, schema_version"
+# Journals of schema 1 (before deltas and snapshot schema versions) hold full
+# snapshots of snapshot schema 1; a read-only store reads them without migrating.
+_EVENT_COLUMNS_SCHEMA_1 = "version, recorded_at, state, payload, hash, 0, 1"
 _INSERT = (
-    "INSERT INTO events (stream, version, recorded_at, state, payload, hash) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO events (stream, version, recorded_at, state, payload, hash, encoding, "
+    "schema_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -54,6 +57,9 @@ class EventRow:
     state: str | None
     payload: bytes
     hash: bytes
+    # FULL, PACKED or DELTA (see _encoding.py), and the snapshot schema version.
+    encoding: int = 0
+    schema_version: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +101,7 @@ class SQLiteJournal:
         self._migrations_dir = migrations_dir or default_migrations_dir()
         self._lock = WriterLock(self.path)
         self._wal_path = self.path.with_name(self.path.name + "-wal")
+        self._columns = _EVENT_COLUMNS
         self._writer: sqlite3.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -142,6 +149,8 @@ class SQLiteJournal:
                 migrations = load_migrations(self._migrations_dir)
                 apply_migrations(conn, migrations, self.path)
                 self._record_meta(conn, snapshot_type_name or "")
+            if schema_version(conn) < 2:
+                self._columns = _EVENT_COLUMNS_SCHEMA_1
             head = self._read_head(conn)
         except BaseException:
             conn.close()
@@ -249,7 +258,7 @@ class SQLiteJournal:
 
     def _read_head(self, conn: sqlite3.Connection) -> JournalHead:
         last_two = conn.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? ORDER BY version DESC LIMIT 2",
+            f"SELECT {self._columns} FROM events WHERE stream = ? ORDER BY version DESC LIMIT 2",
             (self.stream,),
         ).fetchall()
         if not last_two:
@@ -283,7 +292,16 @@ class SQLiteJournal:
             conn.executemany(
                 _INSERT,
                 [
-                    (self.stream, row.version, row.recorded_at, row.state, row.payload, row.hash)
+                    (
+                        self.stream,
+                        row.version,
+                        row.recorded_at,
+                        row.state,
+                        row.payload,
+                        row.hash,
+                        row.encoding,
+                        row.schema_version,
+                    )
                     for row in rows
                 ],
             )
@@ -302,7 +320,16 @@ class SQLiteJournal:
             nonlocal count
             for row in rows:
                 count += 1
-                yield (self.stream, row.version, row.recorded_at, row.state, row.payload, row.hash)
+                yield (
+                    self.stream,
+                    row.version,
+                    row.recorded_at,
+                    row.state,
+                    row.payload,
+                    row.hash,
+                    row.encoding,
+                    row.schema_version,
+                )
 
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -337,7 +364,7 @@ class SQLiteJournal:
         self, after_version: int, limit: int, upto_version: int | None = None
     ) -> list[EventRow]:
         """Return up to ``limit`` events with ``after_version < version <= upto_version``."""
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND version > ?"
+        sql = f"SELECT {self._columns} FROM events WHERE stream = ? AND version > ?"
         params: list[Any] = [self.stream, after_version]
         if upto_version is not None:
             sql += " AND version <= ?"
@@ -356,7 +383,7 @@ class SQLiteJournal:
         until: float | None = None,
     ) -> list[EventRow]:
         """Like ``read_after``, keeping only events recorded within [since, until]."""
-        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND version > ?"
+        sql = f"SELECT {self._columns} FROM events WHERE stream = ? AND version > ?"
         params: list[Any] = [self.stream, after_version]
         for clause, value in (
             (" AND version <= ?", upto_version),
@@ -385,7 +412,7 @@ class SQLiteJournal:
 
     async def read_version(self, version: int) -> EventRow | None:
         rows = await self._fetchall(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND version = ?",
+            f"SELECT {self._columns} FROM events WHERE stream = ? AND version = ?",
             [self.stream, version],
         )
         return EventRow(*rows[0]) if rows else None
@@ -398,16 +425,36 @@ class SQLiteJournal:
             chunk = list(versions[start : start + 500])
             marks = ", ".join("?" * len(chunk))
             found = await self._fetchall(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND version IN ({marks}) "
+                f"SELECT {self._columns} FROM events WHERE stream = ? AND version IN ({marks}) "
                 "ORDER BY version",
                 [self.stream, *chunk],
             )
             rows.extend(EventRow(*row) for row in found)
         return rows
 
+    async def read_chain(self, version: int) -> list[EventRow]:
+        """Return the events needed to rebuild ``version``: its last full snapshot onwards.
+
+        The chain runs from the last full or packed event at or before ``version``
+        to ``version`` itself, so its length is bounded by how often the writer
+        stores a full snapshot.
+        """
+        rows = await self._fetchall(
+            f"SELECT {self._columns} FROM events WHERE stream = ? AND version <= ? AND "
+            "version >= coalesce((SELECT version FROM events WHERE stream = ? AND "
+            f"version <= ? AND {self._full_only} ORDER BY version DESC LIMIT 1), ?) "
+            "ORDER BY version",
+            [self.stream, version, self.stream, version, version],
+        )
+        return [EventRow(*row) for row in rows]
+
+    @property
+    def _full_only(self) -> str:
+        return "encoding != 2" if self._columns == _EVENT_COLUMNS else "1"
+
     async def read_at_or_before(self, version: int) -> EventRow | None:
         rows = await self._fetchall(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND version <= ? "
+            f"SELECT {self._columns} FROM events WHERE stream = ? AND version <= ? "
             "ORDER BY version DESC LIMIT 1",
             [self.stream, version],
         )
@@ -416,7 +463,7 @@ class SQLiteJournal:
     async def read_at_time(self, moment: float) -> EventRow | None:
         """Return the last event recorded at or before ``moment``, through the time index."""
         rows = await self._fetchall(
-            f"SELECT {_EVENT_COLUMNS} FROM events INDEXED BY events_by_time "
+            f"SELECT {self._columns} FROM events INDEXED BY events_by_time "
             "WHERE stream = ? AND recorded_at <= ? ORDER BY recorded_at DESC, version DESC "
             "LIMIT 1",
             [self.stream, moment],

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import os
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,9 @@ from typing import Any, Generic, Self, TypeVar, cast
 
 from . import _history
 from ._checkpoint import Checkpointer
-from ._codec import SnapshotCodec
+from ._codec import SnapshotCodec, Upcaster
+from ._decoder import EventDecoder
+from ._encoding import DELTA, pack_full
 from ._errors import (
     JournalCorruptError,
     JournalError,
@@ -32,6 +35,7 @@ from ._hashing import GENESIS_HASH, chain_hash
 from ._history import JournalStats, StateChange, VerifyReport
 from ._journal import Durability, EventRow, SQLiteJournal
 from ._model import FSMSnapshot, initial_snapshot
+from ._policy import FullSnapshotPolicy
 from ._subscriptions import SubscriberQueue, SubscriptionHub
 from ._timefmt import to_epoch
 
@@ -85,12 +89,17 @@ class AsyncStateStore(Generic[S]):
         stalled_after: float = 30.0,
         tail_size: int = 256,
         read_batch_size: int = 256,
+        schema_version: int = 1,
+        upcasters: Mapping[int, Upcaster] | None = None,
+        full_snapshot_ratio: float = 2.0,
     ) -> None:
         if snapshot_type is None:
             snapshot_type = cast(type[S], FSMSnapshot)
             if initial_factory is None:
                 initial_factory = cast(Callable[[], S], initial_snapshot)
-        self._codec: SnapshotCodec[S] = SnapshotCodec(snapshot_type, state_field)
+        self._codec: SnapshotCodec[S] = SnapshotCodec(
+            snapshot_type, state_field, schema_version=schema_version, upcasters=upcasters
+        )
         if self._codec.is_raw and not readonly:
             raise SnapshotError(
                 "snapshot_type=dict reads any journal as plain JSON objects and needs "
@@ -112,6 +121,9 @@ class AsyncStateStore(Generic[S]):
         self._hub: SubscriptionHub[S] = SubscriptionHub(
             self._read_events, tail_size=tail_size, batch_size=read_batch_size
         )
+        self._decoder = EventDecoder(self._codec, self._journal, self._hub.find)
+        self._policy = FullSnapshotPolicy(ratio=full_snapshot_ratio)
+        self._next_policy = self._policy
 
         self._lifecycle = _Lifecycle.UNOPENED
         self._opening: asyncio.Task[None] | None = None
@@ -196,7 +208,7 @@ class AsyncStateStore(Generic[S]):
         try:
             last = None
             if head.last is not None:
-                last = self._decode_row(head.last)
+                last = (await self._decoder.decode_rows([head.last]))[0]
                 self._current = last.snapshot
                 self._head_hash = head.last.hash
             self._first_version = head.first_version
@@ -435,6 +447,7 @@ class AsyncStateStore(Generic[S]):
             return
 
         self._fault = None
+        self._policy = self._next_policy
         self._apply_committed([event for _, event in accepted], rows[-1].hash)
         self._checkpointer.after_commit(rows)
         for item, event in accepted:
@@ -445,7 +458,9 @@ class AsyncStateStore(Generic[S]):
         self, batch: Sequence[_PendingSet[S]]
     ) -> tuple[list[EventRow], list[tuple[_PendingSet[S], StoredEvent[S]]]]:
         """Assign versions in arrival order and encode; reject sets that cannot be stored."""
-        head, previous_hash = self._hub.head, self._head_hash
+        head, previous_hash, previous = self._hub.head, self._head_hash, self._current
+        policy = dataclasses.replace(self._policy)
+        schema_version = self._codec.schema_version
         recorded_at = self._clock()
         rows: list[EventRow] = []
         accepted: list[tuple[_PendingSet[S], StoredEvent[S]]] = []
@@ -465,16 +480,32 @@ class AsyncStateStore(Generic[S]):
                     continue
                 version = head + 1
             try:
-                payload, decoded = self._codec.encode_as(item.snapshot, version)
+                encoding, payload, decoded = self._encode(policy, previous, item.snapshot, version)
             except SnapshotError as exc:
                 item.future.set_exception(exc)
                 continue
             state = self._codec.state_of(decoded)
             digest = chain_hash(previous_hash, version, recorded_at, payload)
-            rows.append(EventRow(version, recorded_at, state, payload, digest))
+            rows.append(
+                EventRow(version, recorded_at, state, payload, digest, encoding, schema_version)
+            )
             accepted.append((item, StoredEvent(version, recorded_at, state, decoded)))
-            head, previous_hash = version, digest
+            head, previous_hash, previous = version, digest, decoded
+        self._next_policy = policy
         return rows, accepted
+
+    def _encode(
+        self, policy: FullSnapshotPolicy, previous: S | None, snapshot: S, version: int
+    ) -> tuple[int, bytes, S]:
+        """Return (encoding, payload, stored copy): a delta when the policy allows one."""
+        if previous is not None and self._codec.can_delta and not policy.wants_full():
+            payload, decoded = self._codec.make_delta(previous, snapshot, version)
+            policy.record_delta(len(payload))
+            return DELTA, payload, decoded
+        document, decoded = self._codec.encode_as(snapshot, version)
+        encoding, payload = pack_full(document)
+        policy.record_full(len(document))
+        return encoding, payload, decoded
 
     def _apply_committed(self, events: Sequence[StoredEvent[S]], last_hash: bytes) -> None:
         """Move the projection forward and deliver; runs only after a commit."""
@@ -489,10 +520,6 @@ class AsyncStateStore(Generic[S]):
 
     # -- reading ---------------------------------------------------------------
 
-    def _decode_row(self, row: EventRow) -> StoredEvent[S]:
-        snapshot = self._codec.decode(row.payload, row.version)
-        return StoredEvent(row.version, row.recorded_at, row.state, snapshot)
-
     def _current_event(self) -> StoredEvent[S]:
         latest = self._hub.latest()
         if latest is None:
@@ -501,7 +528,7 @@ class AsyncStateStore(Generic[S]):
 
     async def _read_events(self, after: int, upto: int, limit: int) -> list[StoredEvent[S]]:
         rows = await self._journal.read_after(after, limit, upto)
-        return [self._decode_row(row) for row in rows]
+        return await self._decoder.decode_rows(rows, after)
 
     async def _poll_journal(self) -> None:
         """Follow another process's commits: look at data_version every poll_interval."""
@@ -532,7 +559,7 @@ class AsyncStateStore(Generic[S]):
                         f"{self._hub.head}; run `statelog verify {self.path}`"
                     )
                 previous = row.hash
-            events = [self._decode_row(row) for row in rows]
+            events = await self._decoder.decode_rows(rows, self._hub.head)
             self._apply_committed(events, rows[-1].hash)
 
     # -- post-mortem queries -----------------------------------------------------

@@ -138,6 +138,13 @@ class SubscriptionHub(Generic[S]):
         self.head = events[-1].version
         self._publish(events)
 
+    def find(self, version: int) -> S | None:
+        """Return the snapshot of ``version`` if the tail still holds it."""
+        index = bisect.bisect_left(self._tail_versions, version)
+        if index < len(self._tail_versions) and self._tail_versions[index] == version:
+            return self._tail[index].snapshot
+        return None
+
     def latest(self) -> StoredEvent[S] | None:
         return self._tail[-1] if self._tail else None
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ._errors import StateStoreError
+from ._events import StoredEvent
 from ._hashing import GENESIS_HASH, chain_hash
 from ._journal import EventRow, SQLiteJournal
 from ._timefmt import format_time
@@ -29,38 +30,35 @@ def export_header(journal: SQLiteJournal) -> dict[str, Any]:
     }
 
 
-def export_record(row: EventRow) -> dict[str, Any]:
+def export_record(event: StoredEvent[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "version": row.version,
-        "recorded_at": row.recorded_at,
-        "state": row.state,
-        "snapshot": json.loads(row.payload),
+        "version": event.version,
+        "recorded_at": event.recorded_at,
+        "state": event.state,
+        "snapshot": event.snapshot,
     }
 
 
-async def export_jsonl(journal: SQLiteJournal, out: IO[str], rows: AsyncIterator[EventRow]) -> int:
+async def export_jsonl(
+    journal: SQLiteJournal, out: IO[str], events: AsyncIterator[StoredEvent[dict[str, Any]]]
+) -> int:
+    """Write a header line, then one full snapshot per line (deltas are resolved)."""
     out.write(json.dumps(export_header(journal)) + "\n")
     count = 0
-    async for row in rows:
-        out.write(json.dumps(export_record(row), separators=(",", ":")) + "\n")
+    async for event in events:
+        out.write(json.dumps(export_record(event), separators=(",", ":")) + "\n")
         count += 1
     return count
 
 
-async def export_csv(out: IO[str], rows: AsyncIterator[EventRow]) -> int:
+async def export_csv(out: IO[str], events: AsyncIterator[StoredEvent[dict[str, Any]]]) -> int:
     writer = csv.writer(out)
     writer.writerow(["version", "recorded_at", "time_utc", "state", "snapshot"])
     count = 0
-    async for row in rows:
-        writer.writerow(
-            [
-                row.version,
-                repr(row.recorded_at),
-                format_time(row.recorded_at),
-                row.state or "",
-                row.payload.decode("utf-8"),
-            ]
-        )
+    async for event in events:
+        snapshot = json.dumps(event.snapshot, separators=(",", ":"))
+        when = format_time(event.recorded_at)
+        writer.writerow([event.version, repr(event.recorded_at), when, event.state or "", snapshot])
         count += 1
     return count
 
