@@ -398,3 +398,28 @@ async def _segments(store: RawStore, since: float | None, until: float | None) -
     final = segments[-1]
     segments[-1] = Segment(final.state, final.start, last.recorded_at, final.version, final.reason)
     return segments
+
+
+async def compact(args: argparse.Namespace) -> int:
+    older_than = parse_time(args.older_than) if args.older_than else None
+    store: RawStore = AsyncStateStore(path=args.path, snapshot_type=dict)
+    async with store:
+        report = await store.compact(
+            before_version=args.before_version, older_than=older_than, archive=args.archive
+        )
+    where = f", archived to {report.archive}" if report.archive else ""
+    out(
+        f"removed {report.removed} events{where}; the journal now starts at version "
+        f"{report.first_version}, anchored to version {report.anchor_version}"
+    )
+    return 0
+
+
+async def vacuum(args: argparse.Namespace) -> int:
+    store: RawStore = AsyncStateStore(path=args.path, snapshot_type=dict)
+    async with store:
+        before = store._journal.file_sizes()[0]
+        await store.vacuum()
+        after = store._journal.file_sizes()[0]
+    out(f"vacuumed {args.path}: {before} bytes before, {after} bytes after")
+    return 0

@@ -12,11 +12,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote
 
 import aiosqlite
@@ -36,6 +36,7 @@ from ._version import __version__
 logger = logging.getLogger(__name__)
 
 Durability = Literal["normal", "full"]
+T = TypeVar("T")
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _EVENT_COLUMNS = "version, recorded_at, state, payload, hash, encoding, schema_version"
@@ -69,6 +70,8 @@ class JournalHead:
     last: EventRow | None
     first_version: int | None
     event_count: int
+    # The last removed version, when older events were compacted away.
+    anchor_version: int | None = None
 
 
 class SQLiteJournal:
@@ -116,10 +119,9 @@ class SQLiteJournal:
         """Open the file, migrate it if writable, and return its head, hash-checked.
 
         ``snapshot_type_name=None`` accepts a journal of any snapshot type, for
-        read-only tools that handle payloads as plain JSON.
+        tools that handle payloads as plain JSON; such a writable journal must
+        already exist, since a new one records its snapshot type.
         """
-        if snapshot_type_name is None and not self.readonly:
-            raise ValueError("a writable journal needs its snapshot type name")
         head = await asyncio.to_thread(self._open_sync, snapshot_type_name)
         try:
             self._reader = await _connect_reader(self._uri(), self.busy_timeout)
@@ -211,7 +213,7 @@ class SQLiteJournal:
                 f"{self.path} is an SQLite database but not a statelog journal "
                 f"(it has tables {sorted(tables)[:3]} and no journal schema); pass another path"
             )
-        if version == 0 and self.readonly:
+        if version == 0 and (self.readonly or snapshot_type_name is None):
             raise JournalFormatError(
                 f"{self.path} is empty, not a statelog journal; write to it first"
             )
@@ -275,7 +277,10 @@ class SQLiteJournal:
         first, count = conn.execute(
             "SELECT min(version), count(*) FROM events WHERE stream = ?", (self.stream,)
         ).fetchone()
-        return JournalHead(last=last, first_version=first, event_count=count)
+        anchor = conn.execute(
+            "SELECT version FROM anchors WHERE stream = ?", (self.stream,)
+        ).fetchone()
+        return JournalHead(last, first, count, anchor[0] if anchor else None)
 
     def _anchor_hash(self, conn: sqlite3.Connection) -> bytes:
         row = conn.execute("SELECT hash FROM anchors WHERE stream = ?", (self.stream,)).fetchone()
@@ -342,6 +347,56 @@ class SQLiteJournal:
             _rollback_quietly(conn)
             raise
         return count
+
+    def remove_before(self, version: int, limit: int) -> tuple[int, int | None]:
+        """Delete up to ``limit`` of the oldest events below ``version`` in one transaction.
+
+        The same transaction records the last deleted event's hash as the stream's
+        anchor, so the remaining journal still verifies from its first event.
+        Returns how many events were deleted and the last deleted version.
+        """
+        conn = self._require_writer()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            last = conn.execute(
+                "SELECT max(version) FROM (SELECT version FROM events WHERE stream = ? AND "
+                "version < ? ORDER BY version LIMIT ?)",
+                (self.stream, version, limit),
+            ).fetchone()[0]
+            if last is None:
+                conn.execute("COMMIT")
+                return 0, None
+            digest = conn.execute(
+                "SELECT hash FROM events WHERE stream = ? AND version = ?", (self.stream, last)
+            ).fetchone()[0]
+            conn.execute(
+                "INSERT OR REPLACE INTO anchors (stream, version, hash) VALUES (?, ?, ?)",
+                (self.stream, last, digest),
+            )
+            removed = conn.execute(
+                "DELETE FROM events WHERE stream = ? AND version <= ?", (self.stream, last)
+            ).rowcount
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback_quietly(conn)
+            raise journal_error_from(exc, "compact", self.path) from exc
+        return removed, last
+
+    def vacuum(self) -> None:
+        """Rebuild the database file to return the space of deleted events to the OS."""
+        conn = self._require_writer()
+        try:
+            conn.execute("VACUUM")
+            # In WAL mode VACUUM writes the new file into the WAL; checkpoint it so the
+            # database file shrinks now rather than at the next checkpoint.
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise journal_error_from(exc, "vacuum", self.path) from exc
+
+    async def run_in_worker(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a writer-connection call on this journal's worker thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker(), function, *args)
 
     def append_in_thread(self, rows: Sequence[EventRow]) -> asyncio.Future[None]:
         """Run ``append`` on this journal's single worker thread (one hop per batch)."""

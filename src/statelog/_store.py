@@ -11,14 +11,15 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar, cast
 
-from . import _history
+from . import _compaction, _history
 from ._checkpoint import Checkpointer
 from ._codec import SnapshotCodec, Upcaster
+from ._compaction import CompactReport
 from ._decoder import EventDecoder
 from ._encoding import DELTA, pack_full
 from ._errors import (
@@ -100,11 +101,6 @@ class AsyncStateStore(Generic[S]):
         self._codec: SnapshotCodec[S] = SnapshotCodec(
             snapshot_type, state_field, schema_version=schema_version, upcasters=upcasters
         )
-        if self._codec.is_raw and not readonly:
-            raise SnapshotError(
-                "snapshot_type=dict reads any journal as plain JSON objects and needs "
-                "readonly=True; pass your snapshot model to write"
-            )
         if initial_state is not None:
             self._codec.check_type(initial_state)
         self._initial_state = initial_state
@@ -131,6 +127,9 @@ class AsyncStateStore(Generic[S]):
         # The hash the next event chains to.
         self._head_hash = GENESIS_HASH
         self._first_version: int | None = None
+        self._anchor_version: int | None = None
+        # Held by the writer per batch, and by compaction per chunk of deletions.
+        self._write_lock = asyncio.Lock()
         self._event_count = 0
         self._pending: list[_PendingSet[S]] = []
         self._writer_wake: asyncio.Event | None = None
@@ -212,6 +211,7 @@ class AsyncStateStore(Generic[S]):
                 self._current = last.snapshot
                 self._head_hash = head.last.hash
             self._first_version = head.first_version
+            self._anchor_version = head.anchor_version
             self._event_count = head.event_count
             self._hub.reset(last)
             self._writer_wake = asyncio.Event()
@@ -310,6 +310,11 @@ class AsyncStateStore(Generic[S]):
             raise StateStoreError(
                 f"the store on {self.path} is read-only; open it without readonly=True to write"
             )
+        if self._codec.is_raw:
+            raise SnapshotError(
+                "a store opened with snapshot_type=dict reads and maintains any journal but "
+                "cannot write snapshots; pass your snapshot model as snapshot_type"
+            )
         self._codec.check_type(snapshot)
         if self._lifecycle is not _Lifecycle.OPEN:
             raise StoreClosedError(f"the store on {self.path} is closing; the set was not stored")
@@ -364,15 +369,13 @@ class AsyncStateStore(Generic[S]):
             subscriber.delivered = 1
 
     def _check_available(self, from_version: int) -> None:
-        first = self._first_version
-        if first is not None and from_version < first - 1 and self._anchored:
+        anchor = self._anchor_version
+        if anchor is not None and from_version < anchor:
             raise VersionNotAvailableError(
-                f"cannot resume after version {from_version}: the first event still in "
-                f"{self.path} is version {first}; resume from {first - 1} or later"
+                f"cannot resume after version {from_version}: events up to version {anchor} "
+                f"were removed from {self.path} and the first available version is "
+                f"{self._first_version}; resume from version {anchor} or later"
             )
-
-    # Whether events before the first one were removed. Nothing removes events yet.
-    _anchored = False
 
     def follow(
         self, from_version: int | None = None, *, subscriber_id: str = "follower", maxsize: int = 64
@@ -416,7 +419,8 @@ class AsyncStateStore(Generic[S]):
             if self._pending:
                 batch, self._pending = self._pending, []
                 try:
-                    await self._write_batch(batch)
+                    async with self._write_lock:
+                        await self._write_batch(batch)
                 except Exception as exc:  # a bug here must not strand the callers
                     logger.exception("writer failed on a batch of %d", len(batch))
                     for item in batch:
@@ -629,6 +633,60 @@ class AsyncStateStore(Generic[S]):
         await self._ensure_open()
         return await _history.stats(self._journal)
 
+    # -- retention -----------------------------------------------------------------
+
+    async def compact(
+        self,
+        *,
+        before_version: int | None = None,
+        older_than: datetime | timedelta | float | None = None,
+        archive: str | os.PathLike[str] | None = None,
+    ) -> CompactReport:
+        """Remove the events before ``before_version``, or recorded before ``older_than``.
+
+        With ``archive``, they are first written there as gzip JSONL that
+        ``statelog import`` reads back. The remaining journal still verifies: the
+        last removed event's hash becomes its anchor. The head is never removed,
+        nor the full snapshot that the first remaining delta needs, so a few
+        events before the requested version may stay.
+        """
+        await self._ensure_open()
+        self._require_writable()
+        keep_from = await _compaction.resolve_cut(self, before_version, older_than)
+        archive_path = Path(archive) if archive is not None else None
+        if archive_path is not None:
+            await _compaction.write_archive(self, keep_from, archive_path)
+
+        removed = 0
+        while True:
+            async with self._write_lock:
+                count, last = await self._journal.run_in_worker(
+                    self._journal.remove_before, keep_from, _compaction.CHUNK
+                )
+            if last is None:
+                break
+            removed += count
+            self._anchor_version = last
+            self._event_count -= count
+            self._first_version = await self._journal.first_version()
+        logger.info(
+            "compacted %s: removed %d events before version %d", self.path, removed, keep_from
+        )
+        return CompactReport(removed, self._anchor_version, self._first_version, archive_path)
+
+    async def vacuum(self) -> None:
+        """Rebuild the file to return freed space to the OS; blocks writes while it runs."""
+        await self._ensure_open()
+        self._require_writable()
+        async with self._write_lock:
+            await self._journal.run_in_worker(self._journal.vacuum)
+
+    def _require_writable(self) -> None:
+        if self.readonly:
+            raise StateStoreError(
+                f"the store on {self.path} is read-only; open it without readonly=True to write"
+            )
+
     # -- figures ---------------------------------------------------------------
 
     def _metrics(self) -> dict[str, Any]:
@@ -656,6 +714,7 @@ class AsyncStateStore(Generic[S]):
                 "durability": self._journal.durability,
                 "events": self._event_count,
                 "first_version": self._first_version,
+                "anchor_version": self._anchor_version,
                 "file_bytes": file_bytes,
                 "wal_bytes": wal_bytes,
                 "last_commit_ms": round(self._journal.last_commit_seconds * 1000, 3),

@@ -241,6 +241,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="snapshot type to record, if the export has no header",
     )
 
+    compact = _add(
+        sub,
+        "compact",
+        commands.compact,
+        "remove old events, optionally archived",
+        "Remove the events before a version or a time, first writing them to a gzip JSONL "
+        "archive if asked. The remaining journal still verifies. Opens the journal for "
+        "writing, so its writer must be stopped.",
+        journal=False,
+    )
+    compact.add_argument("path", type=Path, help="journal file (opened for writing)")
+    bound = compact.add_mutually_exclusive_group(required=True)
+    bound.add_argument(
+        "--before-version", type=int, metavar="N", help="remove events with versions below N"
+    )
+    bound.add_argument(
+        "--older-than", metavar="TIME", help=f"remove events recorded before TIME: {_TIME_HELP}"
+    )
+    compact.add_argument(
+        "--archive",
+        type=Path,
+        metavar="FILE.jsonl.gz",
+        help="write the removed events here first (statelog import reads it)",
+    )
+
+    vacuum = _add(
+        sub,
+        "vacuum",
+        commands.vacuum,
+        "return freed space to the file system",
+        "Rebuild the journal file with SQLite's VACUUM so that space freed by compact goes "
+        "back to the file system. Needs the writer stopped, and free disk space about the "
+        "size of the journal.",
+        journal=False,
+    )
+    vacuum.add_argument("path", type=Path, help="journal file (opened for writing)")
+
     graph = _add(
         sub,
         "graph",
