@@ -33,6 +33,7 @@ from ._errors import (
 )
 from ._events import StoredEvent
 from ._hashing import GENESIS_HASH, chain_hash
+from ._histogram import BATCH_BUCKETS, LATENCY_BUCKETS, Histogram
 from ._history import JournalStats, StateChange, VerifyReport
 from ._journal import Durability, EventRow, SQLiteJournal
 from ._model import FSMSnapshot, initial_snapshot
@@ -142,6 +143,8 @@ class AsyncStateStore(Generic[S]):
         self._fault: str | None = None
 
         self._total_sets = 0
+        self._set_latency = Histogram(LATENCY_BUCKETS)
+        self._batch_sizes = Histogram(BATCH_BUCKETS)
         self._total_gets = 0
         self._version_conflicts = 0
         self._failed_commits = 0
@@ -319,13 +322,16 @@ class AsyncStateStore(Generic[S]):
         if self._lifecycle is not _Lifecycle.OPEN:
             raise StoreClosedError(f"the store on {self.path} is closing; the set was not stored")
 
+        started = time.perf_counter()
         future: asyncio.Future[S] = asyncio.get_running_loop().create_future()
         self._pending.append(_PendingSet(snapshot, enforce_version, future))
         assert self._writer_wake is not None
         self._writer_wake.set()
         # If the caller is cancelled, the writer skips this set unless it already took
         # it into a batch; then the event commits whole and nobody awaits the result.
-        return await future
+        stored = await future
+        self._set_latency.observe(time.perf_counter() - started)
+        return stored
 
     async def subscribe(
         self,
@@ -452,6 +458,7 @@ class AsyncStateStore(Generic[S]):
 
         self._fault = None
         self._policy = self._next_policy
+        self._batch_sizes.observe(len(rows))
         self._apply_committed([event for _, event in accepted], rows[-1].hash)
         self._checkpointer.after_commit(rows)
         for item, event in accepted:
