@@ -1,5 +1,7 @@
 """statelog: a durable, event-sourced SQLite state store for asyncio state machines."""
 
+from ._codec import Upcaster
+from ._compaction import CompactReport
 from ._errors import (
     JournalCorruptError,
     JournalError,
@@ -20,6 +22,7 @@ from ._version import __version__
 
 __all__ = [
     "AsyncStateStore",
+    "CompactReport",
     "FSMSnapshot",
     "FSMState",
     "Follower",
@@ -36,6 +39,7 @@ __all__ = [
     "StoreClosedError",
     "StoredEvent",
     "Transition",
+    "Upcaster",
     "VerifyReport",
     "VersionNotAvailableError",
     "__version__",
