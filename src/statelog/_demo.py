@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from ._errors import StateStoreError
 from ._history import StateChange
 from ._model import FSMSnapshot, FSMState
 from ._store import AsyncStateStore
@@ -110,11 +111,13 @@ def _watch_agent(process: subprocess.Popen[str], kill_after: int | None) -> _Age
     """Read the agent's lines; SIGKILL it after ``kill_after`` acknowledged ticks."""
     stdout: IO[str] | None = process.stdout
     if stdout is None:
-        raise RuntimeError("the agent was started without a stdout pipe")
+        raise StateStoreError("the demo agent was started without a stdout pipe")
     first = json.loads(stdout.readline() or "{}")
     if "restored" not in first:
         process.wait()
-        raise RuntimeError(f"the agent exited with code {process.returncode} before starting")
+        raise StateStoreError(
+            f"the demo agent exited with code {process.returncode} before it started"
+        )
     run = _AgentRun(first["restored"], first["state"], 0, None, None, killed=False)
     for line in stdout:
         record = json.loads(line)
@@ -127,7 +130,7 @@ def _watch_agent(process: subprocess.Popen[str], kill_after: int | None) -> _Age
     stdout.close()
     process.wait()
     if not run.killed and process.returncode != 0:
-        raise RuntimeError(f"the agent failed with exit code {process.returncode}")
+        raise StateStoreError(f"the demo agent failed with exit code {process.returncode}")
     return run
 
 
@@ -146,13 +149,17 @@ def run_demo(db: Path, ticks: int, seed: int, tick_seconds: float = 0.005) -> in
     kill_after = rng.randint(max(1, ticks // 3), max(1, 2 * ticks // 3))
     print(f"journal: {db}")
 
-    first = _watch_agent(_start_agent(db, ticks, seed, tick_seconds), kill_after)
+    agent = _start_agent(db, ticks, seed, tick_seconds)
+    first = _watch_agent(agent, kill_after)
     print(
         f"run 1: started at version {first.restored_version} ({first.restored_state}), "
         f"{first.acknowledged} ticks acknowledged, last version {first.last_ack} "
         f"({first.last_state})"
     )
-    print(f"run 1: killed with SIGKILL after tick {first.acknowledged} of {ticks}")
+    print(
+        f"run 1: agent process {agent.pid} killed with SIGKILL after tick {first.acknowledged} "
+        f"of {ticks}"
+    )
 
     remaining = ticks - first.acknowledged
     second = _watch_agent(_start_agent(db, remaining, seed, tick_seconds), None)
@@ -160,7 +167,7 @@ def run_demo(db: Path, ticks: int, seed: int, tick_seconds: float = 0.005) -> in
     verdict = "restored from disk, not a cold start" if restored_ok else "NOT RESTORED"
     print(
         f"run 2: initialize_if_empty() returned version {second.restored_version} "
-        f"({second.restored_state}): {verdict}"
+        f"({second.restored_state}); the last acknowledged was {first.last_ack}: {verdict}"
     )
     print(f"run 2: {second.acknowledged} more ticks, last version {second.last_ack}")
 
