@@ -15,9 +15,10 @@ from ._errors import (
     VersionNotAvailableError,
 )
 from ._events import StoredEvent
+from ._follower import Follower
 from ._history import JournalStats, StateChange, VerifyReport
 from ._model import FSMSnapshot, FSMState, Transition, initial_snapshot
-from ._store import AsyncStateStore, Follower
+from ._store import AsyncStateStore
 from ._version import __version__
 
 __all__ = [

@@ -32,6 +32,7 @@ from ._errors import (
     VersionNotAvailableError,
 )
 from ._events import StoredEvent
+from ._follower import Follower
 from ._hashing import GENESIS_HASH, chain_hash
 from ._histogram import BATCH_BUCKETS, LATENCY_BUCKETS, Histogram
 from ._history import JournalStats, StateChange, VerifyReport
@@ -746,51 +747,6 @@ class AsyncStateStore(Generic[S]):
                     f"{figures['seconds_since_read']:.0f} s and is {figures['lag']} versions behind"
                 )
         return {"healthy": not issues, "issues": issues, "metrics": metrics}
-
-
-class Follower(Generic[S]):
-    """An async iterator of stored events; see ``AsyncStateStore.follow``."""
-
-    def __init__(
-        self, store: AsyncStateStore[S], from_version: int | None, subscriber_id: str, maxsize: int
-    ) -> None:
-        self._store = store
-        self._from_version = from_version
-        self._subscriber_id = subscriber_id
-        self._maxsize = maxsize
-        self._queue: SubscriberQueue[StoredEvent[S]] | None = None
-
-    async def __aenter__(self) -> Self:
-        await self._start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def _start(self) -> SubscriberQueue[StoredEvent[S]]:
-        if self._queue is None:
-            queue: SubscriberQueue[StoredEvent[S]] = SubscriberQueue(self._maxsize)
-            await self._store._register(
-                queue, self._subscriber_id, self._from_version, as_events=True
-            )
-            self._queue = queue
-        return self._queue
-
-    def __aiter__(self) -> AsyncIterator[StoredEvent[S]]:
-        return self
-
-    async def __anext__(self) -> StoredEvent[S]:
-        queue = await self._start()
-        try:
-            return await queue.get()
-        except asyncio.CancelledError:
-            await self.aclose()
-            raise
-
-    async def aclose(self) -> None:
-        if self._queue is not None:
-            await self._store.unsubscribe(self._queue)
-            self._queue = None
 
 
 def _epoch_or_none(moment: datetime | float | None) -> float | None:
