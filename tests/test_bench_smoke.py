@@ -22,7 +22,22 @@ ROWS = [
     "eventsourcing_write",
     "eventsourcing_replay",
     "sequential_set_full",
+    "catch_up",
+    "fan_out",
+    "set_live_subscribers",
+    "set_stalled_subscriber",
+    "post_mortem",
+    "state_at",
+    "cli_log",
 ]
+# Lines the subscriber and post-mortem rows must print, by row: (metric, target).
+JUDGED_LINES = {
+    "catch_up": [("events/s", ">= 0.60x")],
+    "fan_out": [("deliveries/s", ">= 200,000")],
+    "set_stalled_subscriber": [("p50 latency, us", "<= 1.20x"), ("p99 latency, us", "<= 1.20x")],
+    "state_at": [("largest / smallest", "<= 1.50x")],
+    "cli_log": [("first event line, s", "< 0.50"), ("child peak RSS, MiB", "<= 1.50x")],
+}
 EVENTSOURCING_ROWS = {"eventsourcing_write", "eventsourcing_replay"}
 # Runs the bench with `import eventsourcing` failing, as on a machine without it.
 WITHOUT_EVENTSOURCING = (
@@ -68,6 +83,11 @@ def test_quick_bench_reports_every_row(tmp_path: Path) -> None:
             check_measured(row)
     assert "row" in report["stdout"]
     assert "Targets:" in report["stdout"]
+    for key, expected in JUDGED_LINES.items():
+        judged = {(line["metric"], line["target"]) for line in rows[key]["lines"]}
+        assert set(expected) <= judged, f"{key}: {sorted(judged)}"
+    assert rows["fan_out"]["medians"]["statelog"]["peak_mib"] > 0
+    assert any("generated through the store" in note for note in rows["post_mortem"]["notes"])
 
 
 def test_bench_skips_missing_eventsourcing(tmp_path: Path) -> None:

@@ -333,3 +333,106 @@ def test_log_streams_while_writer_is_open(
 
     asyncio.run(scenario())
     assert len(capsys.readouterr().out.splitlines()) == 6
+
+
+def test_transitions_from_version_keeps_context(
+    journal: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "transitions", journal, "--from-version", 6, "--json")
+
+    changes = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert [c["version"] for c in changes] == [6, 8, 10]
+    # active was entered at version 3 (T0 + 3) and left at version 6 (T0 + 6).
+    assert changes[0]["previous_duration"] == 3.0
+
+
+def test_verify_reports_damaged_head(journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conn = sqlite3.connect(journal)
+    conn.execute(f"UPDATE events SET recorded_at = recorded_at + 1 WHERE version = {LAST}")
+    conn.commit()
+    conn.close()
+
+    code, out, _ = run(capsys, "verify", journal)
+    log_code, _, log_err = run(capsys, "log", journal)
+
+    assert code == 1
+    assert out.startswith(f"damaged at version {LAST}: the hash of event {LAST} does not match")
+    assert log_code == 1
+    assert f"event {LAST} of {journal} fails its hash check" in log_err
+
+
+def test_verify_reports_text_payload(journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conn = sqlite3.connect(journal)
+    # SQLite's replace() returns TEXT, so the edited payload is no longer a BLOB.
+    conn.execute(
+        "UPDATE events SET payload = replace(payload, 'cold start', 'warm') WHERE version = 0"
+    )
+    conn.commit()
+    conn.close()
+
+    code, out, _ = run(capsys, "verify", journal)
+
+    assert code == 1
+    assert out.startswith("damaged at version 0: the hash of event 0 does not match")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["log", "{journal}", "--limit", "0"], "argument --limit: must be at least 1, got 0"),
+        (["tail", "{journal}", "--count", "-2"], "argument --count: must be at least 1, got -2"),
+    ],
+)
+def test_counts_must_be_positive(
+    journal: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([arg.format(journal=journal) for arg in argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["export", "{journal}", "--out", "{missing}/x.jsonl"],
+            "statelog export: error: [Errno 2] No such file or directory",
+        ),
+        (
+            ["timeline", "{journal}", "--out", "{missing}/x.html"],
+            "statelog timeline: error: [Errno 2] No such file or directory",
+        ),
+        (
+            ["log", "{journal}", "--since", "nan"],
+            "statelog log: error: invalid time 'nan': epoch seconds must be a finite number",
+        ),
+        (
+            ["transitions", "{journal}", "--from-version", "999"],
+            "statelog transitions: error: version 999 is out of range",
+        ),
+    ],
+)
+def test_more_bad_input_is_one_line(
+    journal: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    names = {"journal": journal, "missing": tmp_path / "no-such-folder"}
+    before = journal_rows(journal)
+
+    code, _, err = run(capsys, *[arg.format(**names) for arg in argv])
+
+    assert code == 1
+    assert err.startswith(message), err
+    assert err.count("\n") == 1
+    assert journal_rows(journal) == before
+
+
+def test_hidden_agent_is_not_a_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["nosuch"])
+    assert "_agent" not in capsys.readouterr().err

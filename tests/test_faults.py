@@ -126,7 +126,8 @@ async def test_journal_of_another_snapshot_type(db: Path) -> None:
     with pytest.raises(
         JournalFormatError,
         match=r"holds tests\.models\.Counter snapshots, not "
-        r"statelog\._model\.FSMSnapshot; open it with snapshot_type=Counter",
+        r"statelog\._model\.FSMSnapshot; pass that class as snapshot_type \(its module and name "
+        r"must match\)",
     ):
         await AsyncStateStore.open(path=db)
 

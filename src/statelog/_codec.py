@@ -140,7 +140,8 @@ class SnapshotCodec(Generic[S]):
 
     def encode(self, snapshot: S) -> bytes:
         try:
-            return self._adapter.dump_json(snapshot)
+            # A value of the wrong type (a float in an int field) fails here, not later.
+            return self._adapter.dump_json(snapshot, warnings="error")
         except pydantic_core.PydanticSerializationError as exc:
             raise SnapshotError(
                 f"cannot encode {self.type_name} version {self.version_of(snapshot)}: {exc}; "
@@ -251,7 +252,13 @@ class SnapshotCodec(Generic[S]):
                 "JSON-compatible values (no NaN, sets or custom objects)"
             ) from exc
 
-        stored = self.apply_delta(previous, delta_document(payload), version)
+        try:
+            stored = self.apply_delta(previous, delta_document(payload), version)
+        except SnapshotError as exc:
+            raise SnapshotError(
+                f"{self.type_name} version {version} does not survive encoding: "
+                f"{exc.__cause__ or exc}; use JSON-compatible values of the declared types"
+            ) from exc
         for name in (*changed, *appended):
             if name != "version" and getattr(stored, name) != getattr(current, name):
                 raise SnapshotError(
@@ -265,7 +272,7 @@ class SnapshotCodec(Generic[S]):
         dumped = {}
         for name, value in values.items():
             try:
-                dumped[name] = self._field(name).dump_python(value, mode="json")
+                dumped[name] = self._field(name).dump_python(value, mode="json", warnings="error")
             except pydantic_core.PydanticSerializationError as exc:
                 raise SnapshotError(
                     f"cannot encode field {name!r} of {self.type_name} version {version}: {exc}; "

@@ -14,6 +14,8 @@ from typing import IO, Any
 from ._encoding import display_json
 from ._errors import StateStoreError, VersionNotAvailableError
 from ._history import StateChange, reason_of
+from ._history import verify as verify_chain
+from ._journal import SQLiteJournal
 from ._store import AsyncStateStore
 from ._timefmt import format_time, parse_time
 from ._timeline import Segment, render_timeline
@@ -145,6 +147,9 @@ def _change_record(change: StateChange) -> dict[str, Any]:
 async def transitions(args: argparse.Namespace) -> int:
     since, until = _time_bounds(args)
     async with open_raw(args.path) as store:
+        for bound in (args.from_version, args.to_version):
+            if bound is not None:
+                await check_version(store, bound)
         changes = store.transitions(
             from_version=args.from_version, to_version=args.to_version, since=since, until=until
         )
@@ -211,8 +216,13 @@ async def diff(args: argparse.Namespace) -> int:
 
 
 async def verify(args: argparse.Namespace) -> int:
-    async with open_raw(args.path) as store:
-        report = await store.verify()
+    # The journal alone, without a store: a store would not open past a damaged head.
+    journal = SQLiteJournal(args.path, readonly=True)
+    await journal.open(None, check_head=False)
+    try:
+        report = await verify_chain(journal)
+    finally:
+        await journal.close()
     if args.json:
         out(
             json.dumps(

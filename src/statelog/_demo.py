@@ -6,6 +6,7 @@ part-way through, starts it again, and reports what the second run restored.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -93,8 +94,7 @@ def _start_agent(db: Path, ticks: int, seed: int, tick_seconds: float) -> subpro
     command = [
         sys.executable,
         "-m",
-        "statelog.cli",
-        "_agent",
+        "statelog._demo",
         "--db",
         str(db),
         "--ticks",
@@ -178,3 +178,18 @@ def run_demo(db: Path, ticks: int, seed: int, tick_seconds: float = 0.005) -> in
             f"  v{change.version:<6} {format_time(change.recorded_at)}  {arrow:<20} {change.reason}"
         )
     return 0 if restored_ok else 1
+
+
+def _agent_main() -> None:
+    """Run the demo's agent process: ``python -m statelog._demo --db ... --ticks ...``."""
+    parser = argparse.ArgumentParser(prog="statelog._demo", description="The demo's FSM agent.")
+    parser.add_argument("--db", type=Path, required=True, help="journal file")
+    parser.add_argument("--ticks", type=int, required=True, help="ticks to run")
+    parser.add_argument("--seed", type=int, required=True, help="seed of the sensor input")
+    parser.add_argument("--tick-seconds", type=float, default=0.005, help="pause between ticks")
+    args = parser.parse_args()
+    asyncio.run(run_agent(args.db, args.ticks, args.seed, args.tick_seconds))
+
+
+if __name__ == "__main__":
+    _agent_main()

@@ -158,6 +158,13 @@ async def transitions(
     entered_at: float | None = None
     started = False
     after = -(2**63) if from_version is None else from_version - 1
+    if from_version is not None:
+        # Start from the state in force before from_version, so that a change at
+        # from_version is listed and its duration counts from when that state began.
+        seed = await store._journal.state_before(from_version)
+        if seed is not None:
+            started, previous_state = True, seed[2]
+            entered_at = await store._journal.state_entered_at(seed[0], seed[2])
     while True:
         rows = await store._journal.read_states(after, BATCH * 10, to_version)
         found: list[tuple[int, float, str | None, str | None, float | None]] = []

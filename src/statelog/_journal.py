@@ -115,14 +115,17 @@ class SQLiteJournal:
 
     # -- opening ---------------------------------------------------------------
 
-    async def open(self, snapshot_type_name: str | None) -> JournalHead:
+    async def open(self, snapshot_type_name: str | None, *, check_head: bool = True) -> JournalHead:
         """Open the file, migrate it if writable, and return its head, hash-checked.
+
+        ``check_head=False`` skips the head's hash check, for ``verify``, which
+        must open a damaged journal to report where the damage starts.
 
         ``snapshot_type_name=None`` accepts a journal of any snapshot type, for
         tools that handle payloads as plain JSON; such a writable journal must
         already exist, since a new one records its snapshot type.
         """
-        head = await asyncio.to_thread(self._open_sync, snapshot_type_name)
+        head = await asyncio.to_thread(self._open_sync, snapshot_type_name, check_head)
         try:
             self._reader = await _connect_reader(self._uri(), self.busy_timeout)
         except BaseException:
@@ -134,7 +137,7 @@ class SQLiteJournal:
         mode = "ro" if self.readonly else "rw"
         return f"file:{quote(str(self.path.resolve()))}?mode={mode}"
 
-    def _open_sync(self, snapshot_type_name: str | None) -> JournalHead:
+    def _open_sync(self, snapshot_type_name: str | None, check_head: bool) -> JournalHead:
         self._check_header()
         if not self.readonly:
             self._lock.acquire()
@@ -153,7 +156,7 @@ class SQLiteJournal:
                 self._record_meta(conn, snapshot_type_name or "")
             if schema_version(conn) < 2:
                 self._columns = _EVENT_COLUMNS_SCHEMA_1
-            head = self._read_head(conn)
+            head = self._read_head(conn, check_head)
         except BaseException:
             conn.close()
             self._lock.release()
@@ -168,10 +171,7 @@ class SQLiteJournal:
     def _check_header(self) -> None:
         if not self.path.exists():
             if self.readonly:
-                raise JournalError(
-                    f"journal {self.path} not found; check the path, or open it without "
-                    "readonly=True to create it"
-                )
+                raise JournalError(f"journal {self.path} not found; check the path")
             return
         with self.path.open("rb") as file:
             header = file.read(len(_SQLITE_HEADER))
@@ -225,8 +225,8 @@ class SQLiteJournal:
             if stored_type != snapshot_type_name:
                 raise JournalFormatError(
                     f"{self.path} holds {stored_type} snapshots, not {snapshot_type_name}; "
-                    f"open it with snapshot_type={stored_type.rsplit('.', 1)[-1]} or use "
-                    "another file"
+                    "pass that class as snapshot_type (its module and name must match) "
+                    "or use another file"
                 )
 
     def _configure_writer(self, conn: sqlite3.Connection) -> None:
@@ -258,7 +258,7 @@ class SQLiteJournal:
         conn.execute("COMMIT")
         self.meta = dict(rows)
 
-    def _read_head(self, conn: sqlite3.Connection) -> JournalHead:
+    def _read_head(self, conn: sqlite3.Connection, check: bool) -> JournalHead:
         last_two = conn.execute(
             f"SELECT {self._columns} FROM events WHERE stream = ? ORDER BY version DESC LIMIT 2",
             (self.stream,),
@@ -266,9 +266,12 @@ class SQLiteJournal:
         if not last_two:
             return JournalHead(last=None, first_version=None, event_count=0)
 
-        last = EventRow(*last_two[0])
-        previous = EventRow(*last_two[1]).hash if len(last_two) == 2 else self._anchor_hash(conn)
-        if chain_hash(previous, last.version, last.recorded_at, last.payload) != last.hash:
+        last = _event_row(last_two[0])
+        previous = _event_row(last_two[1]).hash if len(last_two) == 2 else self._anchor_hash(conn)
+        if (
+            check
+            and chain_hash(previous, last.version, last.recorded_at, last.payload) != last.hash
+        ):
             raise JournalCorruptError(
                 f"event {last.version} of {self.path} fails its hash check: its payload, time "
                 "or link does not match the stored hash; the journal was not modified. Run "
@@ -427,7 +430,7 @@ class SQLiteJournal:
         sql += " ORDER BY version LIMIT ?"
         params.append(limit)
         rows = await self._fetchall(sql, params)
-        return [EventRow(*row) for row in rows]
+        return [_event_row(row) for row in rows]
 
     async def read_window(
         self,
@@ -450,7 +453,7 @@ class SQLiteJournal:
                 params.append(value)
         sql += " ORDER BY version LIMIT ?"
         params.append(limit)
-        return [EventRow(*row) for row in await self._fetchall(sql, params)]
+        return [_event_row(row) for row in await self._fetchall(sql, params)]
 
     async def read_states(
         self, after_version: int, limit: int, upto_version: int | None = None
@@ -465,12 +468,33 @@ class SQLiteJournal:
         params.append(limit)
         return [(row[0], row[1], row[2]) for row in await self._fetchall(sql, params)]
 
+    async def state_before(self, version: int) -> tuple[int, float, str | None] | None:
+        """Return (version, recorded_at, state) of the last event before ``version``."""
+        rows = await self._fetchall(
+            "SELECT version, recorded_at, state FROM events WHERE stream = ? AND version < ? "
+            "ORDER BY version DESC LIMIT 1",
+            [self.stream, version],
+        )
+        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+    async def state_entered_at(self, version: int, state: str | None) -> float:
+        """Return when the run of ``state`` that includes event ``version`` began."""
+        rows = await self._fetchall(
+            "SELECT recorded_at FROM events WHERE stream = ? AND version <= ? AND version > "
+            "coalesce((SELECT version FROM events WHERE stream = ? AND version < ? AND "
+            "state IS NOT ? ORDER BY version DESC LIMIT 1), -9223372036854775808) "
+            "ORDER BY version LIMIT 1",
+            [self.stream, version, self.stream, version, state],
+        )
+        entered: float = rows[0][0]
+        return entered
+
     async def read_version(self, version: int) -> EventRow | None:
         rows = await self._fetchall(
             f"SELECT {self._columns} FROM events WHERE stream = ? AND version = ?",
             [self.stream, version],
         )
-        return EventRow(*rows[0]) if rows else None
+        return _event_row(rows[0]) if rows else None
 
     async def read_versions(self, versions: Sequence[int]) -> list[EventRow]:
         """Return the events with these versions, in version order; missing ones are skipped."""
@@ -484,7 +508,7 @@ class SQLiteJournal:
                 "ORDER BY version",
                 [self.stream, *chunk],
             )
-            rows.extend(EventRow(*row) for row in found)
+            rows.extend(_event_row(row) for row in found)
         return rows
 
     async def read_chain(self, version: int) -> list[EventRow]:
@@ -501,7 +525,7 @@ class SQLiteJournal:
             "ORDER BY version",
             [self.stream, version, self.stream, version, version],
         )
-        return [EventRow(*row) for row in rows]
+        return [_event_row(row) for row in rows]
 
     @property
     def _full_only(self) -> str:
@@ -513,7 +537,7 @@ class SQLiteJournal:
             "ORDER BY version DESC LIMIT 1",
             [self.stream, version],
         )
-        return EventRow(*rows[0]) if rows else None
+        return _event_row(rows[0]) if rows else None
 
     async def read_at_time(self, moment: float) -> EventRow | None:
         """Return the last event recorded at or before ``moment``, through the time index."""
@@ -523,7 +547,7 @@ class SQLiteJournal:
             "LIMIT 1",
             [self.stream, moment],
         )
-        return EventRow(*rows[0]) if rows else None
+        return _event_row(rows[0]) if rows else None
 
     async def first_version_since(self, moment: float) -> int | None:
         """Return the version of the first event recorded at or after ``moment``."""
@@ -640,6 +664,16 @@ async def _connect_reader(uri: str, busy_timeout: float) -> aiosqlite.Connection
 def _worker_thread(connection: aiosqlite.Connection) -> threading.Thread | None:
     thread = getattr(connection, "_thread", None)
     return thread if isinstance(thread, threading.Thread) else None
+
+
+def _event_row(values: Sequence[Any]) -> EventRow:
+    """Build a row; a payload or hash edited into TEXT by hand reads as its UTF-8 bytes."""
+    version, recorded_at, state, payload, digest, encoding, schema = values
+    if isinstance(payload, str):
+        payload = payload.encode()
+    if isinstance(digest, str):
+        digest = digest.encode()
+    return EventRow(version, recorded_at, state, payload, digest, encoding, schema)
 
 
 def _rollback_quietly(conn: sqlite3.Connection) -> None:

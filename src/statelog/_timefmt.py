@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from ._errors import StateStoreError
 
@@ -10,9 +11,13 @@ from ._errors import StateStoreError
 def parse_time(text: str) -> float:
     """Return UTC epoch seconds for ISO 8601 text (UTC when it has no zone) or epoch seconds."""
     try:
-        return float(text)
+        epoch = float(text)
     except ValueError:
         pass
+    else:
+        if math.isfinite(epoch):
+            return epoch
+        raise StateStoreError(f"invalid time {text!r}: epoch seconds must be a finite number")
     try:
         moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

@@ -27,11 +27,11 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args.db, args.ticks, args.seed)
 
 
-def _agent(args: argparse.Namespace) -> int:
-    from ._demo import run_agent
-
-    asyncio.run(run_agent(args.db, args.ticks, args.seed, args.tick_seconds))
-    return 0
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _add(
@@ -93,13 +93,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--ticks", type=int, default=200, help="ticks to run in all (default 200)")
     demo.add_argument("--seed", type=int, default=7, help="seed of the sensor input (default 7)")
 
-    agent = sub.add_parser("_agent", description="The demo's agent process (internal).")
-    agent.add_argument("--db", type=Path, required=True, help="journal file")
-    agent.add_argument("--ticks", type=int, required=True, help="ticks to run")
-    agent.add_argument("--seed", type=int, required=True, help="seed of the sensor input")
-    agent.add_argument("--tick-seconds", type=float, default=0.005, help="pause between ticks")
-    agent.set_defaults(handler=_agent)
-
     log = _add(
         sub,
         "log",
@@ -109,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _range_options(log)
     log.add_argument("--state", help="list only events in this FSM state")
-    log.add_argument("--limit", type=int, metavar="N", help="stop after N events")
+    log.add_argument("--limit", type=_positive, metavar="N", help="stop after N events")
     _output_options(log)
 
     show = _add(
@@ -200,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="without --from-version, start with the last N events (default 10)",
     )
-    tail.add_argument("--count", type=int, metavar="N", help="exit after printing N events")
+    tail.add_argument("--count", type=_positive, metavar="N", help="exit after printing N events")
     tail.add_argument(
         "--poll",
         type=float,
@@ -317,6 +310,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = args.handler(args)
         code: int = asyncio.run(result) if asyncio.iscoroutine(result) else result
     except StateStoreError as exc:
+        print(f"statelog {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        # An output file that cannot be written, for example; the journal is untouched.
         print(f"statelog {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
