@@ -4,10 +4,12 @@
 Compares statelog with raw sqlite3 on the same table and pragmas, with an
 in-memory lock-and-queue store, and with the eventsourcing library on SQLite.
 Each round runs every contender of a row once, in an order that rotates from
-round to round, and the table shows the median over the rounds.
+round to round, and the table shows the median over the rounds. Rows 6 to 10c
+cover subscribers (catch-up, fan-out, latency with live and stalled ones) and
+post-mortem queries over a generated journal of a million events.
 
-    .venv/bin/python tools/bench.py                  # a few minutes
-    .venv/bin/python tools/bench.py --quick          # seconds: a smoke test
+    .venv/bin/python tools/bench.py                  # about 5 minutes
+    .venv/bin/python tools/bench.py --quick          # about 10 seconds: a smoke test
     .venv/bin/python tools/bench.py --json out.json  # also write the raw results
 
 eventsourcing is optional (``.venv/bin/pip install eventsourcing``); without it
@@ -24,14 +26,18 @@ import gc
 import hashlib
 import importlib.metadata
 import json
+import operator
 import os
 import platform
+import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -90,13 +96,40 @@ class Config:
     gets: int  # get() calls per run
     es_events: int  # events per eventsourcing comparison run
     full: int  # set() calls per durability="full" run
+    catch_up: int  # events in the journal that a subscriber replays from version -1
+    subscribers: int  # live subscribers in the fan-out and latency rows
+    fan_events: int  # set() calls while those subscribers are live
+    post_mortem: tuple[int, ...]  # journal lengths for state_at(); the last one for every query
+    state_at_calls: int  # state_at() calls per run
 
 
 QUICK = Config(
-    rounds=2, sequential=600, tasks=100, per_task=5, gets=20_000, es_events=200, full=200
+    rounds=2,
+    sequential=600,
+    tasks=100,
+    per_task=5,
+    gets=20_000,
+    es_events=200,
+    full=200,
+    catch_up=10_000,
+    subscribers=100,
+    fan_events=100,
+    post_mortem=(1_000, 5_000, 20_000),
+    state_at_calls=50,
 )
 DEFAULT = Config(
-    rounds=5, sequential=20_000, tasks=100, per_task=100, gets=200_000, es_events=2_000, full=3_000
+    rounds=5,
+    sequential=20_000,
+    tasks=100,
+    per_task=100,
+    gets=200_000,
+    es_events=2_000,
+    full=3_000,
+    catch_up=100_000,
+    subscribers=1_000,
+    fan_events=1_000,
+    post_mortem=(10_000, 100_000, 1_000_000),
+    state_at_calls=200,
 )
 
 
@@ -148,10 +181,25 @@ class Row:
         pair = ((name, "p99_us"), (name, "p50_us"))
         self.compare("p99 / p50", *pair, target, base_label=f"{name} p50")
 
+    def require(self, metric: str, ours: tuple[str, str], op: str, bound: float) -> None:
+        """Add a line that compares a figure itself, not a ratio, with an absolute bound."""
+        value = self.medians[ours[0]][ours[1]]
+        line = Line(self.title, metric, ours[0], value, "", None, None)
+        line.target = f"{op} {number(bound)}"
+        line.result = "PASS" if OPS[op](value, bound) else "MISS"
+        self.lines.append(line)
+
+
+OPS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+
 
 def judge(ratio: float, op: str, bound: float) -> tuple[str, str]:
-    passed = {">=": ratio >= bound, "<=": ratio <= bound, ">": ratio > bound}[op]
-    return f"{op} {bound:.2f}x", "PASS" if passed else "MISS"
+    return f"{op} {bound:.2f}x", "PASS" if OPS[op](ratio, bound) else "MISS"
 
 
 # -- data ----------------------------------------------------------------------
@@ -436,6 +484,11 @@ class MemoryStore:
         self._version = 0
         self._subscribers: list[asyncio.Queue[FSMSnapshot]] = []
 
+    async def subscribe(self, maxsize: int = 64) -> asyncio.Queue[FSMSnapshot]:
+        queue: asyncio.Queue[FSMSnapshot] = asyncio.Queue(maxsize)
+        self._subscribers.append(queue)
+        return queue
+
     async def set(self, snapshot: FSMSnapshot) -> FSMSnapshot:
         async with self._lock:
             if snapshot.version <= self._version:
@@ -535,6 +588,436 @@ async def es_replay(path: Path, machine_id: Any, count: int) -> Metrics:
         app.close()
     assert machine.snapshot["version"] == count, "eventsourcing replayed a wrong aggregate"
     return {"events_per_s": count / elapsed}
+
+
+# -- contenders: subscribers ---------------------------------------------------------
+
+# A stalled subscriber's queue fills after this many events and is never read.
+STALLED_MAXSIZE = 4
+# set() calls in flight at once while a journal is generated: one commit each.
+CATCH_UP_BATCH = 1_000
+# The catch-up journal's rows as raw sqlite3 reads them: every column the store reads.
+RAW_SCAN = (
+    "SELECT version, recorded_at, state, payload, hash FROM events "
+    "WHERE stream = ? ORDER BY version"
+)
+
+
+async def write_batches(
+    store: AsyncStateStore[FSMSnapshot],
+    make: Callable[[int], FSMSnapshot],
+    first: int,
+    last: int,
+    batch: int,
+    clock: SteppedClock | None = None,
+) -> None:
+    """Store versions ``first`` to ``last`` with ``batch`` concurrent set() calls at a time.
+
+    The writer takes all of them into one transaction. With ``clock``, each batch
+    is recorded at its first version's offset in seconds from the clock's start.
+    """
+    version = first
+    while version <= last:
+        upto = min(last, version + batch - 1)
+        if clock is not None:
+            clock.now = clock.start + version - 1
+        await asyncio.gather(*(store.set(make(v)) for v in range(version, upto + 1)))
+        version = upto + 1
+
+
+async def build_catch_up_journal(path: Path, count: int) -> None:
+    store = await AsyncStateStore.open(path=path, snapshot_type=FSMSnapshot)
+    try:
+        await write_batches(store, make_snapshot, 1, count, CATCH_UP_BATCH)
+    finally:
+        await store.close()
+
+
+def build_raw_journal(path: Path, count: int) -> None:
+    """Write the same snapshots as full JSON payloads with raw sqlite3, in the journal's schema."""
+    with contextlib.closing(raw_connect(path, "NORMAL")) as db:
+        db.execute("BEGIN IMMEDIATE")
+        for start in range(1, count + 1, 10_000):
+            chunk = [make_snapshot(v) for v in range(start, min(count, start + 9_999) + 1)]
+            db.executemany(RAW_INSERT, make_rows(chunk))
+        db.execute("COMMIT")
+
+
+async def statelog_catch_up(path: Path, count: int, *, follow: bool, maxsize: int = 64) -> Metrics:
+    """Deliver every event of ``path`` to one subscriber of a store that has just opened it."""
+    store = await AsyncStateStore.open(path=path, snapshot_type=FSMSnapshot)
+    seen = last = 0
+    try:
+        started = time.perf_counter()
+        if follow:
+            async with store.follow(from_version=-1, maxsize=maxsize) as events:
+                async for event in events:
+                    seen, last = seen + 1, event.version
+                    if last >= count:
+                        break
+        else:
+            queue = await store.subscribe("catch-up", from_version=-1, maxsize=maxsize)
+            while last < count:
+                snapshot = await queue.get()
+                seen, last = seen + 1, snapshot.version
+        elapsed = time.perf_counter() - started
+    finally:
+        await store.close()
+    assert seen == count == last, f"delivered {seen} events up to version {last} of {count}"
+    return {"events_per_s": count / elapsed}
+
+
+async def raw_catch_up(path: Path, count: int) -> Metrics:
+    """SELECT the rows in version order and validate each payload with pydantic."""
+    validate = FSMSnapshot.model_validate_json
+    seen = 0
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        started = time.perf_counter()
+        for row in db.execute(RAW_SCAN, ("default",)):
+            validate(row[3])
+            seen += 1
+        elapsed = time.perf_counter() - started
+    assert seen == count, f"read {seen} of {count} rows"
+    return {"events_per_s": count / elapsed}
+
+
+async def consume(queue: asyncio.Queue[Any], count: int) -> int:
+    """Read ``count`` snapshots from ``queue``, checking that versions 1, 2, ... arrive in order."""
+    for expected in range(1, count + 1):
+        snapshot = await queue.get()
+        if snapshot.version != expected:
+            raise AssertionError(f"got version {snapshot.version}, expected {expected}")
+    return count
+
+
+@contextlib.contextmanager
+def traced_peak(sink: Metrics) -> Iterator[None]:
+    """Trace Python allocations and store the peak traced size in ``sink['peak_mib']``."""
+    tracemalloc.start()
+    try:
+        yield
+    finally:
+        sink["peak_mib"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+
+
+async def fan_out(
+    store: Any, subscribers: int, snapshots: Sequence[FSMSnapshot], trace: bool
+) -> Metrics:
+    """Subscribe ``subscribers`` consumer tasks, then set each snapshot in turn.
+
+    The writer yields once after each set() so that the in-memory store, whose
+    set() never suspends, lets its consumers run too; statelog's set() already
+    has. With ``trace``, returns only the peak memory traced from the first
+    subscription to the last delivery (tracing slows everything down).
+    """
+    memory: Metrics = {}
+    with traced_peak(memory) if trace else contextlib.nullcontext():
+        queues = [await store.subscribe(maxsize=64) for _ in range(subscribers)]
+        consumers = [asyncio.create_task(consume(queue, len(snapshots))) for queue in queues]
+        await asyncio.sleep(0)
+        started = time.perf_counter()
+        for snapshot in snapshots:
+            await store.set(snapshot)
+            await asyncio.sleep(0)
+        delivered = sum(await asyncio.gather(*consumers))
+        elapsed = time.perf_counter() - started
+    assert delivered == subscribers * len(snapshots), f"{delivered} deliveries"
+    return memory if trace else {"deliveries_per_s": delivered / elapsed}
+
+
+async def statelog_fan_out(
+    subscribers: int, snapshots: Sequence[FSMSnapshot], trace: bool = False
+) -> Metrics:
+    with scratch() as folder:
+        store = await open_store(folder)
+        try:
+            return await fan_out(store, subscribers, snapshots, trace)
+        finally:
+            await store.close()
+
+
+async def memory_fan_out(
+    subscribers: int, snapshots: Sequence[FSMSnapshot], trace: bool = False
+) -> Metrics:
+    return await fan_out(MemoryStore(), subscribers, snapshots, trace)
+
+
+@contextlib.contextmanager
+def timed_publish(store: AsyncStateStore[Any], sink: list[float]) -> Iterator[None]:
+    """Record how long each delivery to live subscribers takes inside the writer."""
+    hub = store._hub
+    original = hub._publish
+
+    def publish(events: Any) -> None:
+        started = time.perf_counter()
+        try:
+            original(events)
+        finally:
+            sink.append(time.perf_counter() - started)
+
+    hub._publish = publish  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del hub._publish
+
+
+async def statelog_sets_subscribed(
+    snapshots: Sequence[FSMSnapshot], live: int, stalled: bool = False
+) -> Metrics:
+    """Time each set() while ``live`` consumer tasks read and, optionally, one subscriber stalls."""
+    publish: list[float] = []
+    with scratch() as folder:
+        store = await open_store(folder)
+        try:
+            queues = [await store.subscribe(f"live-{n}") for n in range(live)]
+            consumers = [asyncio.create_task(consume(queue, len(snapshots))) for queue in queues]
+            # Kept referenced until the end, because the store drops a subscriber whose
+            # queue is garbage-collected.
+            stalled_queue = (
+                await store.subscribe("stalled", maxsize=STALLED_MAXSIZE) if stalled else None
+            )
+            with timed_publish(store, publish):
+                metrics = await timed_sets(store, snapshots)
+            delivered = sum(await asyncio.gather(*consumers))
+            assert delivered == live * len(snapshots), f"{delivered} deliveries"
+            if stalled_queue is not None:
+                figures = (await store.get_metrics())["subscribers"]
+                lag = next(f["lag"] for f in figures if f["id"] == "stalled")
+                assert stalled_queue.qsize() == STALLED_MAXSIZE, stalled_queue.qsize()
+                assert lag == len(snapshots) - STALLED_MAXSIZE, f"stalled lag {lag}"
+        finally:
+            await store.close()
+    metrics["publish_p50_us"] = statistics.median(publish) * 1e6
+    return metrics
+
+
+# -- contenders: post-mortem ---------------------------------------------------------
+
+# 2026-01-01T00:00:00Z: the generated journal starts here, about one event a second.
+POST_MORTEM_START = 1_767_225_600.0
+POST_MORTEM_BATCH = 100
+POST_MORTEM_CYCLE = (FSMState.IDLE, FSMState.ACTIVE, FSMState.ERROR, FSMState.RECOVERY)
+# Events in each state before the next one.
+POST_MORTEM_RUN = 5
+STATE_SCAN = "SELECT version, recorded_at, state FROM events WHERE stream = ? ORDER BY version"
+
+
+class SteppedClock:
+    """A store clock that returns whatever time the generator last set."""
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def post_mortem_snapshot(version: int) -> FSMSnapshot:
+    """Build a snapshot directly, not with transition(), so that its history stays empty."""
+    state = POST_MORTEM_CYCLE[(version - 1) // POST_MORTEM_RUN % len(POST_MORTEM_CYCLE)]
+    return FSMSnapshot(
+        version=version,
+        state=state,
+        reason=f"step {version}",
+        context={"step": version % 97},
+        wall_time=POST_MORTEM_START + version - 1,
+        monotonic_time=float(version),
+    )
+
+
+def post_mortem_changes(count: int) -> int:
+    """Return the number of state changes ``transitions()`` reports over ``count`` events."""
+    return -(-count // POST_MORTEM_RUN) - 1
+
+
+@dataclass
+class PostMortemJournals:
+    paths: dict[int, Path]  # journal length -> file
+    seconds: float
+    payload_bytes: float  # mean stored payload bytes
+
+
+@dataclass
+class RunCache:
+    """Journals generated once per run, in a temporary folder removed when the run ends."""
+
+    folder: Path | None = None
+    post_mortem: PostMortemJournals | None = None
+
+
+CACHE = RunCache()
+
+
+async def post_mortem_journals(cfg: Config) -> PostMortemJournals:
+    if CACHE.post_mortem is None:
+        assert CACHE.folder is not None, "run() sets the cache folder"
+        CACHE.post_mortem = await generate_post_mortem(CACHE.folder, cfg.post_mortem)
+    return CACHE.post_mortem
+
+
+async def generate_post_mortem(folder: Path, lengths: Sequence[int]) -> PostMortemJournals:
+    """Write one journal through the store and copy it aside at each length but the last."""
+    path = folder / "post-mortem.db"
+    clock = SteppedClock(POST_MORTEM_START)
+    paths: dict[int, Path] = {}
+    written = 0
+    print(f"  generating a journal of {lengths[-1]:,} events", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+
+    for length in lengths:
+        store = await AsyncStateStore.open(path=path, snapshot_type=FSMSnapshot, clock=clock)
+        try:
+            make = post_mortem_snapshot
+            await write_batches(store, make, written + 1, length, POST_MORTEM_BATCH, clock)
+        finally:
+            await store.close()
+        written = length
+        if length == lengths[-1]:
+            paths[length] = path
+            continue
+
+        # The store is closed, so the file (and a WAL, if one is left) is a consistent copy.
+        paths[length] = folder / f"post-mortem-{length}.db"
+        for suffix in ("", "-wal"):
+            if Path(f"{path}{suffix}").exists():
+                shutil.copyfile(f"{path}{suffix}", f"{paths[length]}{suffix}")
+    seconds = time.perf_counter() - started
+
+    with contextlib.closing(sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)) as db:
+        payload_bytes = db.execute("SELECT avg(length(payload)) FROM events").fetchone()[0]
+    print(
+        f"  generated {written:,} events in {seconds:.1f} s ({written / seconds:,.0f}/s)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return PostMortemJournals(paths, seconds, float(payload_bytes))
+
+
+async def open_reader(path: Path) -> AsyncStateStore[FSMSnapshot]:
+    return await AsyncStateStore.open(path=path, snapshot_type=FSMSnapshot, readonly=True)
+
+
+async def statelog_transitions(path: Path, count: int) -> Metrics:
+    store = await open_reader(path)
+    found = 0
+    try:
+        started = time.perf_counter()
+        async for _change in store.transitions():
+            found += 1
+        elapsed = time.perf_counter() - started
+    finally:
+        await store.close()
+    assert found == post_mortem_changes(count), f"{found} transitions in {count} events"
+    return {"events_per_s": count / elapsed}
+
+
+async def statelog_stats(path: Path, count: int) -> Metrics:
+    store = await open_reader(path)
+    try:
+        started = time.perf_counter()
+        stats = await store.stats()
+        elapsed = time.perf_counter() - started
+    finally:
+        await store.close()
+    assert stats.events == count, f"stats counted {stats.events} of {count} events"
+    return {"events_per_s": count / elapsed}
+
+
+async def raw_state_scan(path: Path, count: int) -> Metrics:
+    seen = 0
+    with contextlib.closing(sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)) as db:
+        started = time.perf_counter()
+        for _row in db.execute(STATE_SCAN, ("default",)):
+            seen += 1
+        elapsed = time.perf_counter() - started
+    assert seen == count, f"scanned {seen} of {count} rows"
+    return {"events_per_s": count / elapsed}
+
+
+async def statelog_state_at(path: Path, length: int, calls: int, by_version: bool) -> Metrics:
+    """Return the median time of ``state_at`` at moments (or versions) across the journal."""
+    rng = random.Random(length)
+    offsets = [rng.uniform(0, length - 1) for _ in range(calls)]
+    store = await open_reader(path)
+    timings = []
+    try:
+        for offset in offsets:
+            moment = POST_MORTEM_START + offset
+            begun = time.perf_counter()
+            if by_version:
+                event = await store.state_at(version=int(offset) + 1)
+            else:
+                event = await store.state_at(at=moment)
+            timings.append(time.perf_counter() - begun)
+            assert event is not None and event.recorded_at <= moment, (offset, event)
+    finally:
+        await store.close()
+    return {"us_per_call": statistics.median(timings) * 1e6}
+
+
+def statelog_command() -> list[str]:
+    """Return the `statelog` script next to this Python, or the module when there is none."""
+    script = Path(sys.executable).with_name("statelog")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "statelog.cli"]
+
+
+async def cli_first_line(path: Path) -> Metrics:
+    """Start `statelog log PATH` unbuffered and time its header and its first event line."""
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [*statelog_command(), "log", str(path)]
+    header_s = first_s = 0.0
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, env=environment)
+        assert child.stdout is not None
+        try:
+            for _ in range(5):
+                line = child.stdout.readline()
+                if not line:
+                    break
+                elapsed = time.perf_counter() - started
+                header_s = header_s or elapsed
+                if line.split()[:1] and line.split()[0].isdigit():
+                    first_s = elapsed
+                    break
+        finally:
+            child.kill()
+            child.wait()
+            child.stdout.close()
+        errors.seek(0)
+        assert first_s, f"no event line from {command}: {errors.read()[-2000:]!r}"
+    return {"first_line_s": first_s, "header_s": header_s}
+
+
+# Runs the command in argv with stdout to /dev/null, then prints its time and peak RSS.
+# Linux counts the RSS high-water mark of the address space a child replaces at exec
+# into the child's ru_maxrss, so a child started straight from the bench would report
+# at least the bench's own peak. This small process starts the command instead.
+RSS_PROBE = """
+import resource, subprocess, sys, time
+started = time.perf_counter()
+code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL)
+elapsed = time.perf_counter() - started
+print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(code)
+"""
+
+
+async def cli_run(command: Sequence[str], events: int | None = None) -> Metrics:
+    """Run ``command`` with stdout to /dev/null and return its time and its own peak RSS."""
+    probe = [sys.executable, "-c", RSS_PROBE, *command]
+    result = subprocess.run(probe, capture_output=True, text=True)
+    assert result.returncode == 0, f"{command} failed: {result.stderr[-2000:]!r}"
+    elapsed_text, rss_text = result.stdout.split()
+    elapsed = float(elapsed_text)
+    # ru_maxrss is in KiB on Linux.
+    metrics = {"seconds": elapsed, "peak_rss_mib": int(rss_text) / 1024}
+    if events is not None:
+        metrics["events_per_s"] = events / elapsed
+    return metrics
 
 
 # -- rows ----------------------------------------------------------------------------
@@ -721,6 +1204,205 @@ async def row_sequential_set_full(cfg: Config) -> Row:
     return row
 
 
+async def row_catch_up(cfg: Config) -> Row:
+    row = Row("catch_up", "6 catch-up from disk")
+    raw = "raw sqlite3 + model_validate_json"
+    count = cfg.catch_up
+    with scratch() as folder:
+        started = time.perf_counter()
+        await build_catch_up_journal(folder / "statelog.db", count)
+        built = time.perf_counter() - started
+        build_raw_journal(folder / "raw.db", count)
+        journal = folder / "statelog.db"
+        await run_rounds(
+            row,
+            cfg.rounds,
+            {
+                "statelog subscribe(-1)": partial(statelog_catch_up, journal, count, follow=False),
+                "statelog follow(-1)": partial(statelog_catch_up, journal, count, follow=True),
+                "subscribe(-1), maxsize 1024": partial(
+                    statelog_catch_up, journal, count, follow=False, maxsize=1024
+                ),
+                raw: partial(raw_catch_up, folder / "raw.db", count),
+            },
+        )
+    for name in ("statelog subscribe(-1)", "statelog follow(-1)"):
+        row.compare("events/s", (name, "events_per_s"), (raw, "events_per_s"), (">=", 0.6))
+    row.compare("events/s", ("subscribe(-1), maxsize 1024", "events_per_s"), (raw, "events_per_s"))
+    row.notes.append(
+        f"{count:,} events written through the store in batches of {CATCH_UP_BATCH:,} concurrent "
+        f"set() calls ({built:.1f} s); each run opens a new store on the file and delivers every "
+        "event to one consumer; raw sqlite3 reads a file of the same snapshots as full JSON rows"
+    )
+    return row
+
+
+async def row_fan_out(cfg: Config) -> Row:
+    row = Row("fan_out", "7 fan-out to live subscribers")
+    snapshots = make_snapshots(cfg.fan_events)
+    contenders: dict[str, Callable[..., Awaitable[Metrics]]] = {
+        "statelog": partial(statelog_fan_out, cfg.subscribers, snapshots),
+        "in-memory store": partial(memory_fan_out, cfg.subscribers, snapshots),
+    }
+    await run_rounds(row, cfg.rounds, contenders)
+    for name, contender in contenders.items():
+        with frozen_heap():
+            row.medians[name].update(await contender(trace=True))
+    ours, memory = ("statelog", "deliveries_per_s"), ("in-memory store", "deliveries_per_s")
+    row.require("deliveries/s", ours, ">=", 200_000)
+    row.compare("deliveries/s", ours, memory)
+    row.compare(
+        "peak traced memory, MiB", ("statelog", "peak_mib"), ("in-memory store", "peak_mib")
+    )
+    per_subscriber = row.medians["statelog"]["peak_mib"] * 2**10 / cfg.subscribers
+    row.notes.append(
+        f"{cfg.subscribers:,} subscribers x {cfg.fan_events:,} sequential set() calls, every "
+        f"delivery counted and checked in order; peak memory from one extra run under "
+        f"tracemalloc, from the first subscription to the last delivery "
+        f"({per_subscriber:.1f} KiB per subscriber for statelog)"
+    )
+    return row
+
+
+async def row_set_live_subscribers(cfg: Config) -> Row:
+    row = Row("set_live_subscribers", "8 set() with live subscribers")
+    snapshots = make_snapshots(cfg.fan_events)
+    live, none = f"statelog, {cfg.subscribers} subscribers", "statelog, no subscribers"
+    await run_rounds(
+        row,
+        cfg.rounds,
+        {
+            live: partial(statelog_sets_subscribed, snapshots, cfg.subscribers),
+            none: partial(statelog_sets_subscribed, snapshots, 0),
+        },
+    )
+    row.compare("p50 latency, us", (live, "p50_us"), (none, "p50_us"))
+    row.compare("p99 latency, us", (live, "p99_us"), (none, "p99_us"))
+    row.compare("publish p50, us", (live, "publish_p50_us"), (none, "publish_p50_us"))
+    row.notes.append(
+        f"{cfg.fan_events:,} sequential set() calls; each subscriber's consumer task reads "
+        "every snapshot; 'publish' is the writer's delivery to the subscriber queues, timed "
+        "inside set() by wrapping the store's SubscriptionHub._publish"
+    )
+    return row
+
+
+async def row_set_stalled_subscriber(cfg: Config) -> Row:
+    row = Row("set_stalled_subscriber", "9 set() with a stalled subscriber")
+    snapshots = make_snapshots(cfg.sequential)
+    stalled, none = "statelog, 1 stalled", "statelog, no subscribers"
+    await run_rounds(
+        row,
+        cfg.rounds,
+        {
+            stalled: partial(statelog_sets_subscribed, snapshots, 0, stalled=True),
+            none: partial(statelog_sets_subscribed, snapshots, 0),
+        },
+    )
+    row.compare("p50 latency, us", (stalled, "p50_us"), (none, "p50_us"), ("<=", 1.2))
+    row.compare("p99 latency, us", (stalled, "p99_us"), (none, "p99_us"), ("<=", 1.2))
+    row.compare("ops/s", (stalled, "ops_per_s"), (none, "ops_per_s"))
+    row.notes.append(
+        f"the stalled subscriber subscribes with maxsize={STALLED_MAXSIZE} and is never read; "
+        f"the bench checks that it is still registered and {cfg.sequential - STALLED_MAXSIZE:,} "
+        "versions behind at the end"
+    )
+    return row
+
+
+async def row_post_mortem(cfg: Config) -> Row:
+    row = Row("post_mortem", "10 transitions() and stats()")
+    journals = await post_mortem_journals(cfg)
+    count = cfg.post_mortem[-1]
+    path = journals.paths[count]
+    raw = "raw sqlite3 state scan"
+    await run_rounds(
+        row,
+        cfg.rounds,
+        {
+            "statelog transitions()": partial(statelog_transitions, path, count),
+            "statelog stats()": partial(statelog_stats, path, count),
+            raw: partial(raw_state_scan, path, count),
+        },
+    )
+    for name in ("statelog transitions()", "statelog stats()"):
+        row.compare("events/s", (name, "events_per_s"), (raw, "events_per_s"))
+    row.notes.append(
+        f"journal of {count:,} events generated through the store in "
+        f"{journals.seconds:.1f} s ({count / journals.seconds:,.0f} events/s): batches of "
+        f"{POST_MORTEM_BATCH} concurrent set() calls, one commit and one recorded_at each, one "
+        f"second per event; the state changes every {POST_MORTEM_RUN} events "
+        f"({post_mortem_changes(count):,} transitions); stored payloads average "
+        f"{journals.payload_bytes:.0f} bytes; the raw scan only iterates over the rows"
+    )
+    return row
+
+
+async def row_state_at(cfg: Config) -> Row:
+    row = Row("state_at", "10b state_at(at=) by journal length")
+    journals = await post_mortem_journals(cfg)
+    calls, longest = cfg.state_at_calls, cfg.post_mortem[-1]
+    contenders: dict[str, Contender] = {
+        f"at=, {length:,} events": partial(
+            statelog_state_at, journals.paths[length], length, calls, False
+        )
+        for length in cfg.post_mortem
+    }
+    by_version = f"version=, {longest:,} events"
+    contenders[by_version] = partial(
+        statelog_state_at, journals.paths[longest], longest, calls, True
+    )
+    await run_rounds(row, cfg.rounds, contenders)
+    timed = {name: row.medians[name]["us_per_call"] for name in list(contenders)[:-1]}
+    for name in timed:
+        row.compare("us per call", (name, "us_per_call"), None)
+    slowest, fastest = max(timed, key=timed.__getitem__), min(timed, key=timed.__getitem__)
+    pair = ((slowest, "us_per_call"), (fastest, "us_per_call"))
+    row.compare("largest / smallest", *pair, ("<=", 1.5))
+    row.compare(
+        "us per call", (f"at=, {longest:,} events", "us_per_call"), (by_version, "us_per_call")
+    )
+    row.notes.append(
+        f"median of {calls} calls per run at moments spread over each journal; the journals are "
+        f"copies of the generated one at {', '.join(f'{n:,}' for n in cfg.post_mortem)} events; "
+        f"{POST_MORTEM_BATCH} events share each recorded_at"
+    )
+    return row
+
+
+async def row_cli_log(cfg: Config) -> Row:
+    row = Row("cli_log", "10c statelog log")
+    journals = await post_mortem_journals(cfg)
+    count = cfg.post_mortem[-1]
+    path = journals.paths[count]
+    log = [*statelog_command(), "log", str(path)]
+    first, startup = "statelog log", "python -c 'import statelog.cli'"
+    full, limited = "log > /dev/null", "log --limit 10 > /dev/null"
+    await run_rounds(
+        row,
+        cfg.rounds,
+        {
+            first: partial(cli_first_line, path),
+            startup: partial(cli_run, [sys.executable, "-c", "import statelog.cli"]),
+            full: partial(cli_run, log, count),
+            limited: partial(cli_run, [*log, "--limit", "10"], 10),
+        },
+    )
+    row.require("first event line, s", (first, "first_line_s"), "<", 0.5)
+    row.compare("first event line, s", (first, "first_line_s"), (startup, "seconds"))
+    row.compare(
+        "child peak RSS, MiB", (full, "peak_rss_mib"), (limited, "peak_rss_mib"), ("<=", 1.5)
+    )
+    row.compare("events/s", (full, "events_per_s"), None)
+    row.notes.append(
+        f"on the generated journal of {count:,} events; the first-line run sets "
+        "PYTHONUNBUFFERED=1 so that each line leaves the child when printed, and is killed "
+        "after the first event line; the other runs go through a small Python process that "
+        "reports the command's time and its RUSAGE_CHILDREN ru_maxrss"
+    )
+    return row
+
+
 ROWS: list[Callable[[Config], Awaitable[Row]]] = [
     row_sequential_set,
     row_commit_blocking,
@@ -730,6 +1412,13 @@ ROWS: list[Callable[[Config], Awaitable[Row]]] = [
     row_eventsourcing_write,
     row_eventsourcing_replay,
     row_sequential_set_full,
+    row_catch_up,
+    row_fan_out,
+    row_set_live_subscribers,
+    row_set_stalled_subscriber,
+    row_post_mortem,
+    row_state_at,
+    row_cli_log,
 ]
 ROW_KEYS = [make_row.__name__.removeprefix("row_") for make_row in ROWS]
 
@@ -823,13 +1512,18 @@ def print_notes(rows: Sequence[Row], snapshot_bytes: float) -> None:
 
 async def run(cfg: Config, only: Sequence[str] | None) -> list[Row]:
     rows = []
-    for key, make_row in zip(ROW_KEYS, ROWS, strict=True):
-        if only and key not in only:
-            continue
-        print(f"running {key}", file=sys.stderr, flush=True)
-        row = await make_row(cfg)
-        assert row.key == key, f"{make_row.__name__} returned row {row.key!r}"
-        rows.append(row)
+    with scratch() as folder:
+        CACHE.folder = folder
+        try:
+            for key, make_row in zip(ROW_KEYS, ROWS, strict=True):
+                if only and key not in only:
+                    continue
+                print(f"running {key}", file=sys.stderr, flush=True)
+                row = await make_row(cfg)
+                assert row.key == key, f"{make_row.__name__} returned row {row.key!r}"
+                rows.append(row)
+        finally:
+            CACHE.folder, CACHE.post_mortem = None, None
     return rows
 
 
