@@ -97,10 +97,32 @@ def test_show_raw_prints_stored_bytes(journal: Path, capsys: pytest.CaptureFixtu
     raw = capsys.readouterr().out
 
     assert code == 0
-    stored = journal_rows(journal)[2][3]
+    assert raw.encode() == journal_rows(journal)[2][3] + b"\n"
+
+
+def test_show_raw_prints_delta_as_stored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "large.db"
+
+    async def write() -> None:
+        async with AsyncStateStore(path=path) as store:
+            # A snapshot over 1 KiB of JSON, so the next events are stored as deltas.
+            snapshot = await store.set(
+                initial_snapshot().model_copy(update={"metadata": {"note": "n" * 2000}})
+            )
+            await store.set(snapshot.transition(FSMState.IDLE, "ready"))
+
+    asyncio.run(write())
+    stored = journal_rows(path)[1][3]
+    code = main(["show", str(path), "1", "--raw"])
+    raw = capsys.readouterr().out
+
+    assert code == 0
     assert stored.startswith(b"D")
     assert raw.encode() == stored[1:] + b"\n"
-    assert json.loads(raw)["set"]["version"] == 2
+    assert json.loads(raw)["set"]["state"] == "idle"
+    assert json.loads(raw)["append"]["history"][0]["reason"] == "ready"
 
 
 def test_transitions_with_durations(journal: Path, capsys: pytest.CaptureFixture[str]) -> None:

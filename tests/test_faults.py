@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import sqlite3
 import subprocess
 import sys
@@ -249,7 +250,8 @@ def _free_disk(store: AsyncStateStore[Any]) -> None:
 @pytest.mark.asyncio
 @pytest.mark.parametrize("commit_in_thread", [False, True])
 async def test_write_failure_keeps_projection(db: Path, commit_in_thread: bool) -> None:
-    big = "x" * 20_000
+    # Random hex does not compress, so the events really need the pages that are capped.
+    big = os.urandom(10_000).hex()
     async with AsyncStateStore(
         path=db, snapshot_type=Reading, commit_in_thread=commit_in_thread
     ) as store:

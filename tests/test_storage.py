@@ -90,7 +90,8 @@ async def test_schema1_fixture_upgrades_without_loss(tmp_path: Path) -> None:
     assert report.checked == 21
     assert written.version == 21
     conn = sqlite3.connect(upgraded)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    latest = len(load_migrations(default_migrations_dir()))
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == latest
     assert conn.execute("SELECT count(*) FROM events WHERE encoding = 0").fetchone()[0] == 22
     conn.close()
 
@@ -100,7 +101,8 @@ def _broken_migrations(tmp_path: Path) -> Path:
     folder.mkdir()
     for migration in load_migrations(default_migrations_dir()):
         (folder / migration.name).write_text(migration.sql)
-    (folder / "0003_broken.sql").write_text(
+    broken = len(load_migrations(folder)) + 1
+    (folder / f"{broken:04d}_broken.sql").write_text(
         "ALTER TABLE events ADD COLUMN note TEXT;\nINSERT INTO no_such_table VALUES (1);\n"
     )
     return folder
@@ -112,14 +114,15 @@ def test_failing_migration_rolls_back(tmp_path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     migrations = load_migrations(_broken_migrations(tmp_path))
 
+    latest = len(migrations) - 1
     with pytest.raises(
         JournalError,
-        match=r"migration 0003_broken\.sql failed on .*no such "
-        r"table: no_such_table; the journal was left at schema 2",
+        match=rf"migration {latest + 1:04d}_broken\.sql failed on .*no such "
+        rf"table: no_such_table; the journal was left at schema {latest}",
     ):
         apply_migrations(conn, migrations, path)
 
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == latest
     columns = [row[1] for row in conn.execute("PRAGMA table_info(events)")]
     assert "note" not in columns
     assert "encoding" in columns
@@ -135,7 +138,7 @@ def test_rerun_applies_each_migration_once(tmp_path: Path) -> None:
     first = apply_migrations(conn, migrations, path)
     second = apply_migrations(conn, migrations, path)
 
-    assert (first, second) == (1, 0)
+    assert (first, second) == (len(migrations) - 1, 0)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(migrations)
     conn.close()
 
@@ -192,6 +195,59 @@ async def _write_v1(path: Path) -> None:
             await store.set(ThermostatV1(temp_f=temp, state="heating" if temp < 60 else "idle"))
 
 
+class LoggerV1(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int = 0
+    state: str = "idle"
+    site: str = "plant " * 200
+    temps_f: tuple[float, ...] = ()
+
+
+class LoggerV2(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int = 0
+    state: str = "idle"
+    site: str = ""
+    temps_c: tuple[float, ...]
+
+
+LoggerV2.__qualname__ = LoggerV1.__qualname__
+
+
+def _logger_to_celsius(document: dict[str, Any]) -> dict[str, Any]:
+    upgraded = {key: value for key, value in document.items() if key != "temps_f"}
+    upgraded["temps_c"] = [round((t - 32) * 5 / 9, 1) for t in document["temps_f"]]
+    return upgraded
+
+
+@pytest.mark.asyncio
+async def test_upcaster_applies_to_old_deltas(db: Path) -> None:
+    async with AsyncStateStore(path=db, snapshot_type=LoggerV1) as store:
+        snapshot = await store.set(LoggerV1())
+        for temp in (32.0, 50.0, 212.0):
+            snapshot = await store.set(
+                snapshot.model_copy(update={"temps_f": (*snapshot.temps_f, temp)})
+            )
+    assert [row[3][:1] for row in journal_rows(db)] == [b"Z", b"D", b"D", b"D"]
+
+    async with AsyncStateStore(
+        path=db, snapshot_type=LoggerV2, schema_version=2, upcasters={1: _logger_to_celsius}
+    ) as store:
+        history = [event.snapshot.temps_c async for event in store.history()]
+        current = await store.get()
+        assert current is not None
+        written = await store.set(current.model_copy(update={"temps_c": (*current.temps_c, 37.0)}))
+
+    assert history == [(), (0.0,), (0.0, 10.0), (0.0, 10.0, 100.0)]
+    assert written.temps_c == (0.0, 10.0, 100.0, 37.0)
+    async with AsyncStateStore(
+        path=db, snapshot_type=LoggerV2, schema_version=2, upcasters={1: _logger_to_celsius}
+    ) as reader:
+        assert await reader.get() == written
+
+
 @pytest.mark.asyncio
 async def test_upcaster_reads_old_events(db: Path) -> None:
     await _write_v1(db)
@@ -241,4 +297,4 @@ def test_show_raw_prints_old_payload(db: Path, capsys: pytest.CaptureFixture[str
     assert main(["show", str(db), "0", "--raw"]) == 0
     assert json.loads(capsys.readouterr().out) == {"version": 0, "state": "heating", "temp_f": 50.0}
     assert main(["show", str(db), "2", "--raw"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"set": {"version": 2, "temp_f": 86.0}}
+    assert json.loads(capsys.readouterr().out) == {"version": 2, "state": "idle", "temp_f": 86.0}

@@ -19,7 +19,11 @@ class FullSnapshotPolicy:
 
     ratio: float = 2.0
     max_chain: int = 1000
-    # JSON bytes of the last full snapshot; 0 until this session wrote one.
+    # Below this many JSON bytes a full snapshot is cheaper to write (about 4 us for
+    # 300 bytes) than a delta (about 15 us) and barely larger on disk.
+    min_full_bytes: int = 1024
+    # JSON bytes of the last full snapshot; 0 until this session wrote one, which makes
+    # every session start with a full snapshot.
     full_bytes: int = 0
     # Payload bytes of the deltas since then, and their count.
     delta_bytes: int = 0
@@ -27,7 +31,7 @@ class FullSnapshotPolicy:
 
     def wants_full(self) -> bool:
         return (
-            self.full_bytes == 0
+            self.full_bytes < self.min_full_bytes
             or self.chain >= self.max_chain
             or self.delta_bytes >= self.ratio * self.full_bytes
         )

@@ -460,11 +460,13 @@ class AsyncStateStore(Generic[S]):
         self._fault = None
         self._policy = self._next_policy
         self._batch_sizes.observe(len(rows))
-        self._apply_committed([event for _, event in accepted], rows[-1].hash)
-        self._checkpointer.after_commit(rows)
+        # Resolve the callers first: resolving only schedules them, so they resume
+        # ahead of the subscribers' consumers that the publish below wakes up.
         for item, event in accepted:
             if not item.future.done():
                 item.future.set_result(event.snapshot)
+        self._apply_committed([event for _, event in accepted], rows[-1].hash)
+        self._checkpointer.after_commit(rows)
 
     def _prepare_rows(
         self, batch: Sequence[_PendingSet[S]]
