@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
+
+import pydantic_core
 
 from ._codec import SnapshotCodec
 from ._encoding import DELTA, apply_to_document, delta_document, encoding_of, full_json
@@ -115,7 +116,7 @@ class EventDecoder(Generic[S]):
 
 def _parse(payload: bytes, version: int) -> dict[str, Any]:
     try:
-        document = json.loads(payload)
+        document = pydantic_core.from_json(payload)
     except ValueError as exc:
         raise SnapshotError(
             f"the payload of event {version} is not valid JSON ({exc}); read it with "

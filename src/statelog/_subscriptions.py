@@ -70,6 +70,8 @@ class Subscriber:
     last_read: float = field(default_factory=time.monotonic)
     feeder: asyncio.Task[None] | None = None
     space: asyncio.Event = field(default_factory=asyncio.Event)
+    # Events read ahead of the queue during catch-up, newer than the cursor.
+    buffer: deque[StoredEvent[Any]] = field(default_factory=deque)
 
     def on_read(self) -> None:
         self.last_read = time.monotonic()
@@ -183,7 +185,9 @@ class SubscriptionHub(Generic[S]):
 
     def _forget(self, key: int) -> None:
         subscriber = self._subscribers.pop(key, None)
-        if subscriber is not None and subscriber.feeder is not None:
+        if subscriber is None:
+            return
+        if subscriber.feeder is not None:
             subscriber.feeder.cancel()
 
     def close(self) -> None:
@@ -225,40 +229,52 @@ class SubscriptionHub(Generic[S]):
             )
 
     async def _feed(self, subscriber: Subscriber) -> None:
-        """Refill a catch-up subscriber's queue until its cursor reaches the head."""
+        """Refill a catch-up subscriber's queue until its cursor reaches the head.
+
+        Events are read ahead into the subscriber's buffer, a batch at a time, so
+        the next journal read runs while the consumer drains the queue. Memory per
+        subscriber stays within the queue's maxsize plus one batch.
+        """
+        buffer = subscriber.buffer
         while True:
+            if not buffer and subscriber.cursor < self.head:
+                if not await self._read_ahead(subscriber):
+                    return
+                continue
             queue = subscriber.queue_ref()
             if queue is None:
                 return
-            free = self._batch_size if queue.maxsize <= 0 else queue.maxsize - queue.qsize()
+            if not buffer:
+                # No await between this check and the switch: the writer's next
+                # publish already sees this subscriber as live.
+                subscriber.mode = LIVE
+                return
+            free = len(buffer) if queue.maxsize <= 0 else queue.maxsize - queue.qsize()
             if free <= 0:
                 subscriber.space.clear()
                 del queue
                 await subscriber.space.wait()
                 continue
-            if subscriber.cursor >= self.head:
-                # No await between this check and the switch: the writer's next
-                # publish already sees this subscriber as live.
-                subscriber.mode = LIVE
-                return
+            for _ in range(min(free, len(buffer))):
+                subscriber.put(queue, buffer.popleft())
 
-            events: Sequence[StoredEvent[S]] | None = self._from_tail(subscriber.cursor, free)
-            if events is None:
-                del queue
-                cursor, head = subscriber.cursor, self.head
-                events = await self._read_journal(cursor, head, min(free, self._batch_size))
-                queue = subscriber.queue_ref()
-                if queue is None:
-                    return
-                if not events:
-                    # The head is committed, so this means events were removed under us.
-                    logger.warning(
-                        "subscriber %s found no events after %d (head %d); it stops here",
-                        subscriber.subscriber_id,
-                        cursor,
-                        head,
-                    )
-                    return
-            for event in events:
-                if event.version > subscriber.cursor:
-                    subscriber.put(queue, event)
+    async def _read_ahead(self, subscriber: Subscriber) -> bool:
+        """Read the next batch after the cursor into the buffer; False if there is none."""
+        # NOTE: reading the following batch in the background while this one is
+        # delivered did not help (measured): building the rows holds the GIL.
+        cursor, head = subscriber.cursor, self.head
+        events: Sequence[StoredEvent[S]] | None = self._from_tail(cursor, self._batch_size)
+        if events is None:
+            events = await self._read_journal(cursor, head, self._batch_size)
+        fresh = [event for event in events if event.version > subscriber.cursor]
+        if not fresh:
+            # The head is committed, so this means events were removed under us.
+            logger.warning(
+                "subscriber %s found no events after %d (head %d); it stops here",
+                subscriber.subscriber_id,
+                cursor,
+                head,
+            )
+            return False
+        subscriber.buffer.extend(fresh)
+        return True
