@@ -29,6 +29,7 @@ ROWS = [
     "post_mortem",
     "state_at",
     "cli_log",
+    "growth",
 ]
 # Lines the subscriber and post-mortem rows must print, by row: (metric, target).
 JUDGED_LINES = {
@@ -37,6 +38,7 @@ JUDGED_LINES = {
     "set_stalled_subscriber": [("p50 latency, us", "<= 1.20x"), ("p99 latency, us", "<= 1.20x")],
     "state_at": [("largest / smallest", "<= 1.50x")],
     "cli_log": [("first event line, s", "< 0.50"), ("child peak RSS, MiB", "<= 1.50x")],
+    "growth": [("journal bytes / changed bytes", "<= 3.00")],
 }
 EVENTSOURCING_ROWS = {"eventsourcing_write", "eventsourcing_replay"}
 # Runs the bench with `import eventsourcing` failing, as on a machine without it.
@@ -49,7 +51,7 @@ WITHOUT_EVENTSOURCING = (
 def run_bench(tmp_path: Path, *args: str, prefix: tuple[str, ...] = ()) -> dict[str, Any]:
     out = tmp_path / "bench.json"
     command = [sys.executable, *prefix, str(BENCH), "--quick", "--json", str(out), *args]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=tmp_path)
     assert result.returncode == 0, f"bench failed:\n{result.stdout}\n{result.stderr[-3000:]}"
     report: dict[str, Any] = json.loads(out.read_text())
     report["stdout"] = result.stdout

@@ -46,6 +46,7 @@ from typing import Any
 
 import statelog
 from statelog import AsyncStateStore, FSMSnapshot, FSMState
+from statelog._codec import SnapshotCodec
 
 try:
     from eventsourcing.application import Application as EsApplication
@@ -101,6 +102,8 @@ class Config:
     fan_events: int  # set() calls while those subscribers are live
     post_mortem: tuple[int, ...]  # journal lengths for state_at(); the last one for every query
     state_at_calls: int  # state_at() calls per run
+    growth_ticks: int  # ticks of the growing-history loop, stored with deltas
+    growth_full_ticks: int  # ticks of the same loop stored as full snapshots (grows as n^2)
 
 
 QUICK = Config(
@@ -116,6 +119,8 @@ QUICK = Config(
     fan_events=100,
     post_mortem=(1_000, 5_000, 20_000),
     state_at_calls=50,
+    growth_ticks=1_000,
+    growth_full_ticks=300,
 )
 DEFAULT = Config(
     rounds=5,
@@ -130,6 +135,8 @@ DEFAULT = Config(
     fan_events=1_000,
     post_mortem=(10_000, 100_000, 1_000_000),
     state_at_calls=200,
+    growth_ticks=10_000,
+    growth_full_ticks=1_000,
 )
 
 
@@ -1403,6 +1410,123 @@ async def row_cli_log(cfg: Config) -> Row:
     return row
 
 
+# -- 11: storage growth --------------------------------------------------------------------
+
+GROWTH_CYCLE = (FSMState.IDLE, FSMState.ACTIVE, FSMState.IDLE, FSMState.ERROR, FSMState.RECOVERY)
+# Ticks at the start whose set() latency is the "early" figure (after the first full ones).
+GROWTH_EARLY = range(100, 200)
+
+
+def journal_bytes(path: Path) -> int:
+    """Return the bytes of the journal and its WAL, as the disk holds them."""
+    return sum(
+        candidate.stat().st_size
+        for candidate in (path, path.with_name(path.name + "-wal"))
+        if candidate.exists()
+    )
+
+
+async def growth_loop(ticks: int, ratio: float) -> Metrics:
+    """Run an FSM that appends one transition to its history on every tick.
+
+    ``changed_bytes`` adds up, per tick, the JSON of the fields that changed: the
+    new history entry and the fields a transition rewrites (version, state, reason,
+    context, timestamps), measured as statelog's own delta encoding of that tick.
+    """
+    codec = SnapshotCodec(FSMSnapshot)
+    early: list[float] = []
+    late: list[float] = []
+    changed = 0
+    with scratch() as folder:
+        path = folder / "growth.db"
+        store: AsyncStateStore[FSMSnapshot] = AsyncStateStore(path=path, full_snapshot_ratio=ratio)
+        async with store:
+            snapshot = await store.initialize_if_empty()
+            for tick in range(ticks):
+                state = GROWTH_CYCLE[tick % len(GROWTH_CYCLE)]
+                proposed = snapshot.transition(state, f"tick {tick}", load=tick % 100)
+                started = time.perf_counter()
+                stored = await store.set(proposed)
+                elapsed = time.perf_counter() - started
+                if tick in GROWTH_EARLY:
+                    early.append(elapsed)
+                elif tick >= ticks - len(GROWTH_EARLY):
+                    late.append(elapsed)
+                changed += len(codec.make_delta(snapshot, stored, stored.version)[0]) - 1
+                snapshot = stored
+            reads = await growth_reads(store, ticks)
+        size = journal_bytes(path)
+    return {
+        "journal_bytes": size,
+        "changed_bytes": changed,
+        "bytes_per_changed_byte": size / changed,
+        "p50_early_us": statistics.median(early) * 1e6,
+        "p50_late_us": statistics.median(late) * 1e6,
+        **reads,
+    }
+
+
+async def growth_reads(store: AsyncStateStore[FSMSnapshot], ticks: int) -> Metrics:
+    """Time reading single versions spread over the journal, then replaying all of them."""
+    versions = [round(ticks * (k + 0.5) / 20) for k in range(20)]
+    single = []
+    for version in versions:
+        started = time.perf_counter()
+        event = await store.state_at(version=version)
+        single.append(time.perf_counter() - started)
+        assert event is not None and event.version == version
+    started = time.perf_counter()
+    replayed = 0
+    async for _event in store.history():
+        replayed += 1
+    elapsed = time.perf_counter() - started
+    assert replayed == ticks + 1
+    return {
+        "read_one_ms": statistics.median(single) * 1e3,
+        "read_one_max_ms": max(single) * 1e3,
+        "replay_events_per_s": replayed / elapsed,
+    }
+
+
+async def row_growth(cfg: Config) -> Row:
+    row = Row("growth", "11 journal growth, growing history")
+    deltas, short = (
+        f"deltas, {cfg.growth_ticks:,} ticks",
+        f"deltas, {cfg.growth_full_ticks:,} ticks",
+    )
+    full = f"full snapshots, {cfg.growth_full_ticks:,} ticks"
+    # One round: the sizes are deterministic and each run takes tens of seconds.
+    await run_rounds(
+        row,
+        1,
+        {
+            deltas: partial(growth_loop, cfg.growth_ticks, 2.0),
+            short: partial(growth_loop, cfg.growth_full_ticks, 2.0),
+            full: partial(growth_loop, cfg.growth_full_ticks, 0.0),
+        },
+    )
+    row.compare("journal bytes / changed bytes", (deltas, "bytes_per_changed_byte"), None)
+    row.require("journal bytes / changed bytes", (deltas, "bytes_per_changed_byte"), "<=", 3.0)
+    row.compare("journal bytes", (short, "journal_bytes"), (full, "journal_bytes"))
+    row.compare(
+        "set() p50, us, last ticks vs ticks 100-199",
+        (deltas, "p50_late_us"),
+        (deltas, "p50_early_us"),
+    )
+    row.compare(
+        "set() p50, us, last ticks vs ticks 100-199", (full, "p50_late_us"), (full, "p50_early_us")
+    )
+    row.compare("read one version, ms (median of 20)", (deltas, "read_one_ms"), None)
+    row.compare("read one version, ms (max of 20)", (deltas, "read_one_max_ms"), None)
+    row.compare("replay all versions, events/s", (deltas, "replay_events_per_s"), None)
+    row.notes.append(
+        "each tick appends one transition to FSMSnapshot.history; changed bytes are the JSON "
+        "of what each tick changed, as statelog's delta encoding writes it; full snapshots "
+        "store every version whole (full_snapshot_ratio=0) and grow as the square of the ticks"
+    )
+    return row
+
+
 ROWS: list[Callable[[Config], Awaitable[Row]]] = [
     row_sequential_set,
     row_commit_blocking,
@@ -1419,6 +1543,7 @@ ROWS: list[Callable[[Config], Awaitable[Row]]] = [
     row_post_mortem,
     row_state_at,
     row_cli_log,
+    row_growth,
 ]
 ROW_KEYS = [make_row.__name__.removeprefix("row_") for make_row in ROWS]
 
