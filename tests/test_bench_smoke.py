@@ -36,7 +36,7 @@ JUDGED_LINES = {
     "catch_up": [("events/s", ">= 0.60x")],
     "fan_out": [("deliveries/s", ">= 200,000")],
     "set_stalled_subscriber": [("p50 latency, us", "<= 1.20x"), ("p99 latency, us", "<= 1.20x")],
-    "state_at": [("largest / smallest", "<= 1.50x")],
+    "state_at": [("longest / shortest journal", "<= 1.50x")],
     "cli_log": [("first event line, s", "< 0.50"), ("child peak RSS, MiB", "<= 1.50x")],
     "growth": [("journal bytes / changed bytes", "<= 3.00")],
 }

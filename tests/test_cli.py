@@ -274,7 +274,7 @@ def test_import_refuses_non_empty_target(
     code, _, err = run(capsys, "import", exported, "--db", journal)
 
     assert code == 1
-    assert f"{journal} already holds {LAST + 1} events; import into a new file" in err
+    assert f"{journal} already contains {LAST + 1} events; import into a new file" in err
     assert journal_rows(journal) == before
 
 
@@ -285,7 +285,7 @@ def test_import_refuses_non_empty_target(
         (["show", "{notes}", "1"], "statelog show: error: {notes} is not an SQLite database"),
         (
             ["show", "{journal}", "99"],
-            "statelog show: error: version 99 is out of range: {journal} holds versions 0 to 11",
+            "statelog show: error: version 99 is out of range: {journal} contains versions 0 to 11",
         ),
         (
             ["log", "{journal}", "--since", "yesterday"],
@@ -297,7 +297,7 @@ def test_import_refuses_non_empty_target(
         ),
         (
             ["diff", "{journal}", "3", "42"],
-            "statelog diff: error: version 42 not found in {journal}; it holds versions 0 to 11",
+            "statelog diff: error: version 42 not found in {journal}; it contains versions 0 to 11",
         ),
         (
             ["state-at", "{journal}", "2020-01-01"],

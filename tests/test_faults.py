@@ -43,7 +43,7 @@ async def test_wrong_type_is_rejected(db: Path) -> None:
         with pytest.raises(
             SnapshotError,
             match=r"cannot store a tests\.models\.Reading: this "
-            r"store holds tests\.models\.Counter snapshots",
+            r"store contains tests\.models\.Counter snapshots",
         ):
             await store.set(Reading())  # type: ignore[arg-type]
 
@@ -126,7 +126,7 @@ async def test_journal_of_another_snapshot_type(db: Path) -> None:
 
     with pytest.raises(
         JournalFormatError,
-        match=r"holds tests\.models\.Counter snapshots, not "
+        match=r"contains tests\.models\.Counter snapshots, not "
         r"statelog\._model\.FSMSnapshot; pass that class as snapshot_type \(its module and name "
         r"must match\)",
     ):

@@ -13,6 +13,9 @@ import pydantic
 import pydantic_core
 from pydantic import TypeAdapter
 
+# pydantic needs typing_extensions' TypedDict before Python 3.12; pydantic depends on it.
+from typing_extensions import TypedDict
+
 from ._encoding import apply_to_document, delta_document, pack_delta
 from ._errors import SnapshotError
 
@@ -73,6 +76,7 @@ class SnapshotCodec(Generic[S]):
         self.schema_version = schema_version
         self.upcasters = dict(upcasters or {})
         self._field_adapters: dict[str, TypeAdapter[Any]] = {}
+        self._partial: TypeAdapter[dict[str, Any]] | None = None
         # dict: a read-only view of any journal, each payload as a plain JSON object.
         self.is_raw = snapshot_type is dict
         self.can_delta = False
@@ -100,7 +104,7 @@ class SnapshotCodec(Generic[S]):
             raise SnapshotError(f"cannot store None; pass a {self.type_name} snapshot")
         if not isinstance(snapshot, self.snapshot_type):
             raise SnapshotError(
-                f"cannot store a {qualified_name(type(snapshot))}: this store holds "
+                f"cannot store a {qualified_name(type(snapshot))}: this store contains "
                 f"{self.type_name} snapshots"
             )
         version = getattr(snapshot, "version", None)
@@ -206,6 +210,15 @@ class SnapshotCodec(Generic[S]):
 
     # -- deltas ------------------------------------------------------------------
 
+    def _fields_adapter(self) -> TypeAdapter[dict[str, Any]]:
+        """Return a validator for any subset of the fields: a TypedDict with total=False."""
+        if self._partial is None:
+            partial = TypedDict(  # type: ignore[misc]
+                f"{self.snapshot_type.__name__}Fields", self._field_types, total=False
+            )
+            self._partial = TypeAdapter(partial)  # type: ignore[arg-type]
+        return self._partial
+
     def _field(self, name: str) -> TypeAdapter[Any]:
         adapter = self._field_adapters.get(name)
         if adapter is None:
@@ -285,13 +298,14 @@ class SnapshotCodec(Generic[S]):
         if self.is_raw:
             applied: S = apply_to_document(previous, delta)  # type: ignore[arg-type,assignment]
             return applied
-        updates: dict[str, Any] = {}
         try:
-            for name, value in delta.get("set", {}).items():
-                updates[name] = self._field(name).validate_python(value)
-            for name, items in delta.get("append", {}).items():
-                old = getattr(previous, name)
-                updates[name] = old + type(old)(self._field(name).validate_python(items))
+            # One validation call for all the fields, not one per field (about 1.3 us each).
+            updates: dict[str, Any] = self._fields_adapter().validate_python(delta.get("set", {}))
+            appended = delta.get("append")
+            if appended:
+                for name, items in self._fields_adapter().validate_python(appended).items():
+                    old = getattr(previous, name)
+                    updates[name] = old + type(old)(items)
         except (pydantic.ValidationError, KeyError) as exc:
             raise SnapshotError(
                 f"cannot apply the delta of event {version} to {self.type_name}: {exc}; read "

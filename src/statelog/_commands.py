@@ -63,7 +63,7 @@ async def check_version(store: RawStore, version: int) -> None:
         raise VersionNotAvailableError(f"version {version} is out of range: {store.path} is empty")
     if not first <= version <= last:
         raise VersionNotAvailableError(
-            f"version {version} is out of range: {store.path} holds versions {first} to {last}"
+            f"version {version} is out of range: {store.path} contains versions {first} to {last}"
         )
 
 

@@ -244,7 +244,7 @@ async def _range_hint(journal: SQLiteJournal) -> str:
         return "the journal is empty"
     last = await journal.read_at_or_before(2**63 - 1)
     last_version = last.version if last else first
-    return f"it holds versions {first} to {last_version}"
+    return f"it contains versions {first} to {last_version}"
 
 
 async def verify(journal: SQLiteJournal) -> VerifyReport:

@@ -224,7 +224,7 @@ class SQLiteJournal:
                 return
             if stored_type != snapshot_type_name:
                 raise JournalFormatError(
-                    f"{self.path} holds {stored_type} snapshots, not {snapshot_type_name}; "
+                    f"{self.path} contains {stored_type} snapshots, not {snapshot_type_name}; "
                     "pass that class as snapshot_type (its module and name must match) "
                     "or use another file"
                 )

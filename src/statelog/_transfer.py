@@ -156,7 +156,7 @@ async def import_jsonl(source: Path, target: Path, snapshot_type: str | None) ->
         head = await journal.open(type_name)
         if head.last is not None:
             raise StateStoreError(
-                f"{target} already holds {head.event_count} events; import into a new file"
+                f"{target} already contains {head.event_count} events; import into a new file"
             )
         written = await asyncio.to_thread(journal.append_all, _chained(read_export(source)))
     except BaseException:
