@@ -128,24 +128,36 @@ class SnapshotCodec(Generic[S]):
     def encode_as(self, snapshot: S, version: int) -> tuple[bytes, S]:
         """Encode ``snapshot`` stored as ``version``; return the payload and the stored copy.
 
-        The stored copy is the checked decoding of the caller's snapshot, so the
-        caller's object is never changed. When only the version differs, it is set
-        on that fresh copy, which no one else holds yet: cheaper than model_copy(),
-        which copies every field a second time.
+        The stored copy is the checked decoding of the payload, so the caller's
+        object is never changed. When only the version differs, the payload is the
+        snapshot encoded without its version, with the new one spliced in first:
+        one encoding instead of a copy and a second encoding.
         """
-        payload, decoded = self.encode_checked(snapshot)
-        if self.version_of(snapshot) == version:
-            return payload, decoded
-        if self._is_model:
-            decoded.__dict__["version"] = version
-        else:
-            object.__setattr__(decoded, "version", version)
-        return self.encode(decoded), decoded
+        if self.version_of(snapshot) == version or self.is_raw:
+            return self.encode_checked(snapshot)
+        body = self.encode(snapshot, exclude_version=True)
+        separator = b"," if len(body) > 2 else b""
+        payload = b'{"version":%d%s%s' % (version, separator, body[1:])
+        decoded = self._decode_checked(payload)
+        # Compare with the caller's snapshot under its own version, then restore ours.
+        self._set_version(decoded, self.version_of(snapshot))
+        if decoded != snapshot:
+            raise SnapshotError(self._describe_mismatch(snapshot, decoded))
+        self._set_version(decoded, version)
+        return payload, decoded
 
-    def encode(self, snapshot: S) -> bytes:
+    def _set_version(self, snapshot: S, version: int) -> None:
+        # Only on a copy the codec has just decoded, which nobody else holds yet.
+        if self._is_model:
+            snapshot.__dict__["version"] = version
+        else:
+            object.__setattr__(snapshot, "version", version)
+
+    def encode(self, snapshot: S, *, exclude_version: bool = False) -> bytes:
+        exclude = {"version"} if exclude_version else None
         try:
             # A value of the wrong type (a float in an int field) fails here, not later.
-            return self._adapter.dump_json(snapshot, warnings="error")
+            return self._adapter.dump_json(snapshot, warnings="error", exclude=exclude)
         except pydantic_core.PydanticSerializationError as exc:
             raise SnapshotError(
                 f"cannot encode {self.type_name} version {self.version_of(snapshot)}: {exc}; "
@@ -172,8 +184,14 @@ class SnapshotCodec(Generic[S]):
         what readers see is exactly what a restart would read.
         """
         payload = self.encode(snapshot)
+        decoded = self._decode_checked(payload)
+        if decoded != snapshot:
+            raise SnapshotError(self._describe_mismatch(snapshot, decoded))
+        return payload, decoded
+
+    def _decode_checked(self, payload: bytes) -> S:
         try:
-            decoded = self._adapter.validate_json(payload)
+            return self._adapter.validate_json(payload)
         except pydantic.ValidationError as exc:
             error = exc.errors()[0]
             field = ".".join(str(part) for part in error["loc"]) or "<root>"
@@ -182,9 +200,6 @@ class SnapshotCodec(Generic[S]):
                 f"{error['msg']} when read back (stored {error['input']!r}); use "
                 "JSON-compatible values (no NaN, sets or custom objects)"
             ) from exc
-        if decoded != snapshot:
-            raise SnapshotError(self._describe_mismatch(snapshot, decoded))
-        return payload, decoded
 
     def _describe_mismatch(self, snapshot: S, decoded: S) -> str:
         for name in self.fields:
