@@ -458,3 +458,30 @@ def test_hidden_agent_is_not_a_command(capsys: pytest.CaptureFixture[str]) -> No
     with pytest.raises(SystemExit):
         main(["nosuch"])
     assert "_agent" not in capsys.readouterr().err
+
+
+def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    path = tmp_path / "long.db"
+
+    async def write() -> None:
+        async with AsyncStateStore(path=path) as store:
+            snapshot = initial_snapshot()
+            # More output than a pipe buffers (64 KiB), so the writes hit the closed pipe.
+            await asyncio.gather(*(store.set(snapshot) for _ in range(5000)))
+
+    asyncio.run(write())
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "statelog.cli", "log", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert reader.stdout is not None and reader.stderr is not None
+    first = reader.stdout.readline()
+    reader.stdout.close()
+    reader.wait(timeout=60)
+    errors = reader.stderr.read()
+    reader.stderr.close()
+
+    assert first.split() == [b"version", b"recorded_at", b"state", b"reason"]
+    assert reader.returncode == 0
+    assert errors == b""

@@ -24,7 +24,7 @@ CHUNK = 5000
 
 @dataclass(frozen=True, slots=True)
 class CompactReport:
-    """What ``compact()`` removed."""
+    """The outcome of ``compact()``: events removed and where the journal now starts."""
 
     removed: int
     # The last removed version, now the anchor the remaining chain starts from.

@@ -65,7 +65,7 @@ class EventRow:
 
 @dataclass(frozen=True, slots=True)
 class JournalHead:
-    """What a store needs from the journal at open."""
+    """The journal at open: its last event, first version, event count and anchor."""
 
     last: EventRow | None
     first_version: int | None

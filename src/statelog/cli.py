@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -312,14 +313,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StateStoreError as exc:
         print(f"statelog {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader of a long listing went away, as in `statelog log ... | head`. Point
+        # stdout at /dev/null so that the interpreter's final flush does not fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except OSError as exc:
         # An output file that cannot be written, for example; the journal is untouched.
         print(f"statelog {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        # The reader of a long listing went away, as in `statelog log ... | head`.
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         return 130
     return code
