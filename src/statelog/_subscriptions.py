@@ -231,9 +231,9 @@ class SubscriptionHub(Generic[S]):
     async def _feed(self, subscriber: Subscriber) -> None:
         """Refill a catch-up subscriber's queue until its cursor reaches the head.
 
-        Events are read ahead into the subscriber's buffer, a batch at a time, so
-        the next journal read runs while the consumer drains the queue. Memory per
-        subscriber stays within the queue's maxsize plus one batch.
+        Events are read a batch at a time into the subscriber's buffer, and the
+        queue is topped up from it as the consumer reads. Memory per subscriber
+        stays within the queue's maxsize plus one batch.
         """
         buffer = subscriber.buffer
         while True:
