@@ -151,3 +151,15 @@ def test_cli_compact_needs_stopped_writer(db: Path, capsys: pytest.CaptureFixtur
     assert "statelog compact: error: " in err
     assert "is already open for writing by process" in err
     assert len(journal_rows(db)) == 6
+
+
+def test_cli_compact_missing_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.db"
+
+    code = main(["compact", str(missing), "--before-version", "3"])
+
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"statelog compact: error: journal {missing} not found; check the path\n"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -138,7 +138,7 @@ class SQLiteJournal:
         return f"file:{quote(str(self.path.resolve()))}?mode={mode}"
 
     def _open_sync(self, snapshot_type_name: str | None, check_head: bool) -> JournalHead:
-        self._check_header()
+        self._check_header(may_create=snapshot_type_name is not None)
         if not self.readonly:
             self._lock.acquire()
         try:
@@ -168,9 +168,10 @@ class SQLiteJournal:
             self._writer = conn
         return head
 
-    def _check_header(self) -> None:
+    def _check_header(self, *, may_create: bool) -> None:
         if not self.path.exists():
-            if self.readonly:
+            # Only a writer that knows its snapshot type may create a journal.
+            if self.readonly or not may_create:
                 raise JournalError(f"journal {self.path} not found; check the path")
             return
         with self.path.open("rb") as file:
