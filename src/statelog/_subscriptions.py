@@ -214,8 +214,10 @@ class SubscriptionHub(Generic[S]):
                     # Stop pushing; the feeder resumes from the cursor after the next read.
                     subscriber.mode = CATCH_UP
                     subscriber.space.clear()
-                    logger.debug(
-                        "subscriber %s fell behind at %d",
+                    # Once per episode, not per set(): the next pushes skip this subscriber.
+                    logger.info(
+                        "subscriber %s fell behind at version %d; it will catch up from the "
+                        "journal when it reads again",
                         subscriber.subscriber_id,
                         subscriber.cursor,
                     )
@@ -248,6 +250,11 @@ class SubscriptionHub(Generic[S]):
                 # No await between this check and the switch: the writer's next
                 # publish already sees this subscriber as live.
                 subscriber.mode = LIVE
+                logger.info(
+                    "subscriber %s caught up at version %d and is live",
+                    subscriber.subscriber_id,
+                    subscriber.cursor,
+                )
                 return
             free = len(buffer) if queue.maxsize <= 0 else queue.maxsize - queue.qsize()
             if free <= 0:
