@@ -298,27 +298,25 @@ class SQLiteJournal:
         started = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                _INSERT,
-                [
-                    (
-                        self.stream,
-                        row.version,
-                        row.recorded_at,
-                        row.state,
-                        row.payload,
-                        row.hash,
-                        row.encoding,
-                        row.schema_version,
-                    )
-                    for row in rows
-                ],
-            )
+            conn.executemany(_INSERT, [self._parameters(row) for row in rows])
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback_quietly(conn)
             raise journal_error_from(exc, "append", self.path) from exc
         self.last_commit_seconds = time.perf_counter() - started
+
+    def _parameters(self, row: EventRow) -> tuple[Any, ...]:
+        """Return the values of ``_INSERT`` for one row, in its column order."""
+        return (
+            self.stream,
+            row.version,
+            row.recorded_at,
+            row.state,
+            row.payload,
+            row.hash,
+            row.encoding,
+            row.schema_version,
+        )
 
     def append_all(self, rows: Iterable[EventRow]) -> int:
         """Write every row of ``rows`` in one transaction, for bulk import; all or nothing."""
@@ -329,16 +327,7 @@ class SQLiteJournal:
             nonlocal count
             for row in rows:
                 count += 1
-                yield (
-                    self.stream,
-                    row.version,
-                    row.recorded_at,
-                    row.state,
-                    row.payload,
-                    row.hash,
-                    row.encoding,
-                    row.schema_version,
-                )
+                yield self._parameters(row)
 
         try:
             conn.execute("BEGIN IMMEDIATE")
