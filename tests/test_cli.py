@@ -485,3 +485,46 @@ def test_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert first.split() == [b"version", b"recorded_at", b"state", b"reason"]
     assert reader.returncode == 0
     assert errors == b""
+
+
+def test_diff_table_shows_removals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "rm.db"
+
+    async def write() -> None:
+        async with AsyncStateStore(path=path) as store:
+            first = await store.set(initial_snapshot().model_copy(update={"context": {"x": 1}}))
+            await store.set(first.model_copy(update={"context": {}}))
+
+    asyncio.run(write())
+    code, out, _ = run(capsys, "diff", path, 0, 1)
+
+    assert code == 0
+    assert ["remove", "/context/x", "-"] in [line.split() for line in out.splitlines()]
+
+
+def test_import_resolves_public_type_name(
+    journal: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = run(capsys, "export", journal)[1].splitlines()
+    headless = tmp_path / "headless.jsonl"
+    headless.write_text("\n".join(lines[1:]) + "\n")
+    copy = tmp_path / "copy.db"
+
+    code = main(
+        ["import", str(headless), "--db", str(copy), "--snapshot-type", "statelog.FSMSnapshot"]
+    )
+    capsys.readouterr()
+
+    async def read() -> FSMSnapshot | None:
+        async with AsyncStateStore(path=copy, readonly=True) as store:
+            return await store.get()
+
+    assert code == 0
+    restored = asyncio.run(read())
+    assert restored is not None and restored.version == LAST
+
+
+def test_count_must_be_a_number(journal: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["log", str(journal), "--limit", "abc"])
+    assert "argument --limit: must be a whole number, got 'abc'" in capsys.readouterr().err

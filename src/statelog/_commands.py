@@ -207,12 +207,19 @@ async def diff(args: argparse.Namespace) -> int:
         return 0
     if not patch:
         out(f"versions {args.a} and {args.b} hold equal snapshots")
-    rows = [
-        [op["op"], op["path"], json.dumps(op.get("value", op.get("from", "")))[:80]] for op in patch
-    ]
+    rows = [[op["op"], op["path"], _patch_value(op)] for op in patch]
     if rows:
         print_table(["op", "path", "value"], rows)
     return 0
+
+
+def _patch_value(operation: dict[str, Any]) -> str:
+    """Return what a table shows for one JSON Patch operation: its value, its source, or -."""
+    if "value" in operation:
+        return json.dumps(operation["value"])[:80]
+    if "from" in operation:
+        return f"from {operation['from']}"
+    return "-"
 
 
 async def verify(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ def parse_time(text: str) -> float:
     except ValueError:
         raise StateStoreError(
             f"invalid time {text!r}: use ISO 8601 such as 2026-03-01T03:12:00Z, "
-            "or epoch seconds such as 1772334720"
+            "or epoch seconds such as 1772334720 (@1772334720 for state-at)"
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)

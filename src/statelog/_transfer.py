@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import csv
 import gzip
+import importlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
+from ._codec import qualified_name
 from ._errors import StateStoreError
 from ._events import StoredEvent
 from ._hashing import GENESIS_HASH, chain_hash
@@ -142,7 +144,22 @@ def _check_import(source: Path, target: Path, snapshot_type: str | None) -> tupl
             f"{source} names no snapshot type; pass --snapshot-type module.ClassName"
         )
     checked = sum(1 for _ in read_export(source))
-    return str(type_name), str(header.get("stream") or "default"), checked
+    return _resolve_type_name(str(type_name)), str(header.get("stream") or "default"), checked
+
+
+def _resolve_type_name(name: str) -> str:
+    """Return the name a store records for ``name``, such as statelog.FSMSnapshot.
+
+    A public alias is recorded under the class's own module, as the store that
+    later opens the journal will look for it; a name that does not import here is
+    kept as given.
+    """
+    module_name, _, attribute = name.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError):
+        return name
+    return qualified_name(found) if isinstance(found, type) else name
 
 
 async def import_jsonl(source: Path, target: Path, snapshot_type: str | None) -> int:
