@@ -60,8 +60,14 @@ class EventDecoder(Generic[S]):
         # The version of the row before each row, when it is known to be its predecessor.
         before = after
         events: list[StoredEvent[S]] = []
+        codec, schema = self._codec, self._codec.schema_version
         for row in rows:
-            snapshot = await self._decode(row, previous, before)
+            payload = row.payload
+            if payload[:1] == b"{" and row.schema_version == schema:
+                # The common case, a plain full snapshot, without a coroutine per row.
+                snapshot = codec.decode(payload, row.version)
+            else:
+                snapshot = await self._decode(row, previous, before)
             events.append(StoredEvent(row.version, row.recorded_at, row.state, snapshot))
             previous, before = snapshot, row.version
         if events:

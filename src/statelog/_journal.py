@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 from urllib.parse import quote
 
 import aiosqlite
@@ -49,9 +49,8 @@ _INSERT = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    """One journal row, undecoded."""
+class EventRow(NamedTuple):
+    """One journal row, undecoded (a named tuple: built from a fetched row in C)."""
 
     version: int
     recorded_at: float
@@ -658,6 +657,8 @@ def _worker_thread(connection: aiosqlite.Connection) -> threading.Thread | None:
 
 def _event_row(values: Sequence[Any]) -> EventRow:
     """Build a row; a payload or hash edited into TEXT by hand reads as its UTF-8 bytes."""
+    if type(values[3]) is bytes and type(values[4]) is bytes:
+        return EventRow._make(values)
     version, recorded_at, state, payload, digest, encoding, schema = values
     if isinstance(payload, str):
         payload = payload.encode()

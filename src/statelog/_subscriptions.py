@@ -75,7 +75,8 @@ class Subscriber:
 
     def on_read(self) -> None:
         self.last_read = time.monotonic()
-        if self.mode == CATCH_UP:
+        # While space is set the feeder is running or about to: nothing more to do.
+        if self.mode == CATCH_UP and not self.space.is_set():
             self.space.set()
             self.hub.ensure_feeder(self)
 
