@@ -9,7 +9,7 @@ inside a commit and showed up as set() latency spikes. Instead:
    writer.
 2. SQLite restarts the WAL from its start at the next commit only if every frame
    was copied by then. If no commit happened while the checkpoint ran, that
-   holds and nothing more is needed: the usual case for an FSM that ticks.
+   is true and nothing more is needed, which is the usual case for an FSM that ticks.
 3. Under sustained writes, commits keep landing during the checkpoint, so the
    writer finishes it between two batches: one thread hop plus the few frames
    committed meanwhile.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from ._errors import JournalError
@@ -65,18 +65,10 @@ class Checkpointer:
 
     async def _run(self) -> None:
         commits_before = self._commits
-        try:
-            busy, frames, copied = await self._journal.checkpoint()
-        except JournalError as exc:
-            logger.warning("checkpoint of %s failed: %s", self._journal.path, exc)
+        result = await self._checkpoint("checkpoint", self._journal.checkpoint())
+        if result is None:
             return
-        logger.debug(
-            "checkpoint of %s: busy=%d frames=%d copied=%d",
-            self._journal.path,
-            busy,
-            frames,
-            copied,
-        )
+        busy, frames, copied = result
         if busy or copied < frames:
             # A reader kept part of the WAL; the next batch tries again.
             self._wal_frames = frames
@@ -90,16 +82,23 @@ class Checkpointer:
     async def finish(self) -> None:
         """Copy the frames committed during the last checkpoint; called by the writer."""
         self.writer_should_finish = False
-        try:
-            busy, frames, copied = await self._journal.finish_checkpoint_in_thread()
-        except JournalError as exc:
-            logger.warning("checkpoint of %s failed: %s", self._journal.path, exc)
-            return
-        logger.debug(
-            "finished checkpoint of %s: busy=%d frames=%d copied=%d",
-            self._journal.path,
-            busy,
-            frames,
-            copied,
+        result = await self._checkpoint(
+            "finished checkpoint", self._journal.finish_checkpoint_in_thread()
         )
-        self._wal_frames = 0 if busy == 0 and copied == frames else frames
+        if result is not None:
+            busy, frames, copied = result
+            self._wal_frames = 0 if busy == 0 and copied == frames else frames
+
+    async def _checkpoint(
+        self, stage: str, call: Awaitable[tuple[int, int, int]]
+    ) -> tuple[int, int, int] | None:
+        """Await one checkpoint call and log its outcome; None when it failed."""
+        try:
+            busy, frames, copied = await call
+        except JournalError as exc:
+            logger.warning("%s of %s failed: %s", stage, self._journal.path, exc)
+            return None
+        logger.debug(
+            "%s of %s: busy=%d frames=%d copied=%d", stage, self._journal.path, busy, frames, copied
+        )
+        return busy, frames, copied

@@ -13,6 +13,7 @@ from typing import IO, Any
 
 from ._encoding import display_json
 from ._errors import StateStoreError, VersionNotAvailableError
+from ._events import StoredEvent
 from ._history import StateChange, reason_of
 from ._history import verify as verify_chain
 from ._journal import SQLiteJournal
@@ -73,14 +74,18 @@ def _time_bounds(args: argparse.Namespace) -> tuple[float | None, float | None]:
     return since, until
 
 
-def _event_line(
-    version: int, recorded_at: float, state: str | None, reason: str, args: argparse.Namespace
-) -> str:
+def _event_line(event: StoredEvent[dict[str, Any]], args: argparse.Namespace) -> str:
+    reason = reason_of(event.snapshot)
     if args.json:
-        record = {"version": version, "recorded_at": recorded_at, "state": state, "reason": reason}
+        record = {
+            "version": event.version,
+            "recorded_at": event.recorded_at,
+            "state": event.state,
+            "reason": reason,
+        }
         return json.dumps(record)
-    when = format_time(recorded_at, local=args.local)
-    return f"{version:>10}  {when:<29} {state or '-':<12} {reason}"
+    when = format_time(event.recorded_at, local=args.local)
+    return f"{event.version:>10}  {when:<29} {event.state or '-':<12} {reason}"
 
 
 async def log(args: argparse.Namespace) -> int:
@@ -98,11 +103,7 @@ async def log(args: argparse.Namespace) -> int:
         async for event in events:
             if args.state is not None and event.state != args.state:
                 continue
-            out(
-                _event_line(
-                    event.version, event.recorded_at, event.state, reason_of(event.snapshot), args
-                )
-            )
+            out(_event_line(event, args))
             printed += 1
             if args.limit is not None and printed >= args.limit:
                 break
@@ -304,15 +305,7 @@ async def tail(args: argparse.Namespace) -> int:
         printed = 0
         async with store.follow(from_version=start, subscriber_id="statelog-tail") as events:
             async for event in events:
-                out(
-                    _event_line(
-                        event.version,
-                        event.recorded_at,
-                        event.state,
-                        reason_of(event.snapshot),
-                        args,
-                    )
-                )
+                out(_event_line(event, args))
                 sys.stdout.flush()
                 printed += 1
                 if args.count is not None and printed >= args.count:
