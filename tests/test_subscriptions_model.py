@@ -53,8 +53,8 @@ class SubscriptionModel(RuleBasedStateMachine):
         for number in range(count):
             head = self.versions[-1] if self.versions else -1
             # A version ahead of head + 1 is stored as given; one at or below, as head + 1.
-            wanted = head + 1 + (jump if number == 0 else 0)
-            stored = self.run(self.store.set(Counter(version=wanted, count=number)))
+            requested = head + 1 + (jump if number == 0 else 0)
+            stored = self.run(self.store.set(Counter(version=requested, count=number)))
             self.versions.append(stored.version)
 
     @rule(target=readers, offset=st.integers(-3, 3), maxsize=st.sampled_from([1, 2, 5, 64]))

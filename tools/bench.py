@@ -1418,7 +1418,7 @@ GROWTH_EARLY = range(100, 200)
 
 
 def journal_bytes(path: Path) -> int:
-    """Return the bytes of the journal and its WAL, as the disk holds them."""
+    """Return the bytes of the journal and its WAL files on disk."""
     return sum(
         candidate.stat().st_size
         for candidate in (path, path.with_name(path.name + "-wal"))

@@ -95,7 +95,7 @@ class SnapshotCodec(Generic[S]):
         self._is_model = issubclass(snapshot_type, pydantic.BaseModel)
         self._field_types = _field_types(snapshot_type)
         # Deltas share unchanged field values with the previous snapshot, which is
-        # safe only when nobody can change a snapshot after it is stored.
+        # safe only when no code can change a snapshot after it is stored.
         self.can_delta = _is_frozen(snapshot_type)
 
     def check_type(self, snapshot: object) -> S:
@@ -147,7 +147,7 @@ class SnapshotCodec(Generic[S]):
         return payload, decoded
 
     def _set_version(self, snapshot: S, version: int) -> None:
-        # Only on a copy the codec has just decoded, which nobody else holds yet.
+        # Only on a copy the codec has just decoded, which no other code references yet.
         if self._is_model:
             snapshot.__dict__["version"] = version
         else:
@@ -244,10 +244,10 @@ class SnapshotCodec(Generic[S]):
     def make_delta(self, previous: S, current: S, version: int) -> tuple[bytes, S]:
         """Encode ``current`` stored as ``version`` against ``previous``.
 
-        Fields identical to (or equal to) the previous ones are left out; a list or
+        Fields identical to (or equal to) the previous ones are left out. A list or
         tuple field that only grew at its end stores just the new items. Returns the
-        payload and the stored copy: ``previous`` with the delta applied, checked
-        equal to ``current`` so that a restart reads back the same value. Costs
+        payload and the stored copy, which is ``previous`` with the delta applied,
+        checked equal to ``current`` so that a restart reads back the same value. Costs
         grow with what changed, plus one identity scan of each grown list.
         """
         changed: dict[str, Any] = {"version": version}
@@ -271,7 +271,7 @@ class SnapshotCodec(Generic[S]):
         try:
             payload = pack_delta(delta)
         except ValueError as exc:
-            # Rare, so only now find which field holds the NaN or infinity.
+            # Rare, so only now find which field contains the NaN or infinity.
             field = next(
                 (k for k, v in {**changed, **appended}.items() if not _json_compliant(v)), "?"
             )

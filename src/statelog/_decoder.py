@@ -24,7 +24,7 @@ class EventDecoder(Generic[S]):
     """Decode rows in version order, rebuilding a delta's predecessor only when unknown.
 
     A reader that asks for the rows after version N, where N is an event this
-    decoder or ``lookup`` knows, pays nothing extra for deltas. Otherwise the
+    decoder or ``lookup`` has in memory, pays nothing extra for deltas. Otherwise the
     predecessor is rebuilt from its last full snapshot, a bounded chain.
     """
 

@@ -6,7 +6,7 @@
     2 DELTA   b"D" + JSON {"set": {...},           the previous event's snapshot with
                            "append": {...}}        these fields replaced or extended
 
-A JSON object starts with "{", so the first byte tells the encodings apart and the
+A JSON object starts with "{", so the first byte distinguishes the encodings and the
 hash, which covers the payload bytes, covers the encoding too. A delta's "set"
 maps a field to its new value; "append" maps a list field to items added at its
 end. Both use the field names of the JSON document.

@@ -169,7 +169,7 @@ class SQLiteJournal:
 
     def _check_header(self, *, may_create: bool) -> None:
         if not self.path.exists():
-            # Only a writer that knows its snapshot type may create a journal.
+            # Only a writer given its snapshot type may create a journal.
             if self.readonly or not may_create:
                 raise JournalError(f"journal {self.path} not found; check the path")
             return
@@ -584,7 +584,7 @@ class SQLiteJournal:
 
         SQLite restarts the WAL from its beginning at the next commit only when
         every frame has been copied; nothing can be appended while the writer
-        runs this, so afterwards that holds. Cheap after ``checkpoint``.
+        runs this, so afterwards that is true. Cheap after ``checkpoint``.
         """
         conn = self._require_writer()
         try:

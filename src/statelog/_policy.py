@@ -11,7 +11,7 @@ class FullSnapshotPolicy:
 
     With ``ratio`` 2, full snapshots of a snapshot that grows steadily are written
     at geometrically spaced points, so they add up to about the size of the
-    latest one; disk use then grows with the deltas, that is with what changed.
+    latest one. Disk use then grows with the deltas, that is with what changed.
     ``max_chain`` bounds how many deltas a reader replays to rebuild one version.
     A store starts each session with a full snapshot, so a chain never mixes
     snapshot schema versions.

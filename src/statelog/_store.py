@@ -305,8 +305,8 @@ class AsyncStateStore(Generic[S]):
         """Persist ``snapshot`` as the next event and return the stored copy after the commit.
 
         If its version is not newer than the current one, the stored copy gets
-        current + 1 (``snapshot`` itself is never changed); with
-        ``enforce_version=True`` that raises ``StateVersionError`` instead.
+        current + 1, and ``snapshot`` itself is never changed. With
+        ``enforce_version=True`` that case raises ``StateVersionError`` instead.
         """
         if self._lifecycle is not _Lifecycle.OPEN:
             await self._ensure_open()
@@ -329,7 +329,7 @@ class AsyncStateStore(Generic[S]):
         assert self._writer_wake is not None
         self._writer_wake.set()
         # If the caller is cancelled, the writer skips this set unless it already took
-        # it into a batch; then the event commits whole and nobody awaits the result.
+        # it into a batch; then the event commits whole and no caller awaits the result.
         stored = await future
         self._set_latency.observe(time.perf_counter() - started)
         return stored

@@ -3,10 +3,10 @@
 Each subscriber owns a cursor: the version of the last event put in its queue.
 While it keeps up (*live*), the writer pushes each committed event straight into
 its queue. When its queue is full, the writer stops pushing to it and marks it
-*catch-up*; as soon as the consumer reads again, a feeder task refills the queue
+*catch-up*. As soon as the consumer reads again, a feeder task refills the queue
 from the in-memory tail of recent events, or from the journal when the tail no
-longer reaches back to the cursor, and switches it back to live once the cursor
-reaches the head. Exactly one of the writer and the feeder puts into a queue at
+longer reaches back to the cursor. The feeder switches it back to live once the
+cursor reaches the head. Exactly one of the writer and the feeder puts into a queue at
 any moment, and the switch happens without an ``await``, so no event is lost,
 duplicated or reordered.
 
@@ -42,12 +42,12 @@ JournalReader = Callable[[int, int, int], Awaitable[Sequence[StoredEvent[Any]]]]
 
 
 class SubscriberQueue(asyncio.Queue[T]):
-    """An ``asyncio.Queue`` that tells its subscriber when the consumer takes an item."""
+    """An ``asyncio.Queue`` that notifies its subscriber when the consumer takes an item."""
 
     _subscriber: Subscriber | None = None
 
     def get_nowait(self) -> T:
-        # asyncio.Queue.get() ends in get_nowait(), so this sees every read.
+        # asyncio.Queue.get() ends in get_nowait(), so this runs on every read.
         item = super().get_nowait()
         subscriber = self._subscriber
         if subscriber is not None:
@@ -142,7 +142,7 @@ class SubscriptionHub(Generic[S]):
         self._publish(events)
 
     def find(self, version: int) -> S | None:
-        """Return the snapshot of ``version`` if the tail still holds it."""
+        """Return the snapshot of ``version`` if the tail still contains it."""
         index = bisect.bisect_left(self._tail_versions, version)
         if index < len(self._tail_versions) and self._tail_versions[index] == version:
             return self._tail[index].snapshot
@@ -249,7 +249,7 @@ class SubscriptionHub(Generic[S]):
                 return
             if not buffer:
                 # No await between this check and the switch: the writer's next
-                # publish already sees this subscriber as live.
+                # publish already treats this subscriber as live.
                 subscriber.mode = LIVE
                 logger.info(
                     "subscriber %s caught up at version %d and is live",

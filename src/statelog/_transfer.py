@@ -150,9 +150,9 @@ def _check_import(source: Path, target: Path, snapshot_type: str | None) -> tupl
 def _resolve_type_name(name: str) -> str:
     """Return the name a store records for ``name``, such as statelog.FSMSnapshot.
 
-    A public alias is recorded under the class's own module, as the store that
-    later opens the journal will look for it; a name that does not import here is
-    kept as given.
+    A public alias is recorded under the class's own module, because the store
+    that later opens the journal looks for that name. A name that does not import
+    here is kept as given.
     """
     module_name, _, attribute = name.rpartition(".")
     try:
